@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install everything Dockyard needs on a Debian machine (as root) and the project into .venv.
+# Idempotent: packages already installed and an up-to-date venv cost nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(busybox-static iproute2 nftables docker-registry runc crun podman skopeo umoci uidmap
+      python3-venv ca-certificates)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.dockyard-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+  .venv/bin/pip install -q -e '.[dev]'
+  touch "$stamp"
+fi

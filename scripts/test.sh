@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set everything up, then run the whole test suite: lint, types, unit, root and peer tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/mypy
+exec .venv/bin/pytest "$@"

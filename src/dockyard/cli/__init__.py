@@ -1,0 +1,154 @@
+"""The docker-compatible command line (layer L6).
+
+`main()` parses only the global flags and the command name, then imports the one module that
+implements the command (the table below), so `dockyard ps` pays for `ps` alone. A command
+module exposes:
+
+    HELP: str                                   one line for `dockyard --help`
+    def configure(p: argparse.ArgumentParser)   its flags, named as Docker names them
+    def run(args, ctx: Context) -> int          translate arguments, call the engine, print
+
+Commands hold no business logic. Errors: a `DockyardError` prints as Docker prints daemon errors
+(`Error response from daemon: ...` on stderr) and exits with the error's exit code; usage errors
+exit 125 for run/create/exec style commands and 1 elsewhere, as Docker's CLI does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from functools import cached_property
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dockyard.engine import Engine
+
+# command name -> module under dockyard.cli
+COMMANDS: dict[str, str] = {
+    "images": "images",
+    "image ls": "images",
+    "image list": "images",
+    "inspect": "inspect",
+    "image inspect": "inspect",
+    "history": "history",
+    "image history": "history",
+    "tag": "tag",
+    "image tag": "tag",
+    "rmi": "rmi",
+    "image rm": "rmi",
+    "image remove": "rmi",
+    "image prune": "image_prune",
+    "import": "import_",
+    "image import": "import_",
+    "save": "save",
+    "image save": "save",
+    "load": "load",
+    "image load": "load",
+    "system df": "system_df",
+    "version": "version",
+}
+# groups whose first argument is a subcommand
+GROUPS = ("image", "system", "container", "network", "volume", "builder", "manifest")
+
+
+class Context:
+    """What a command needs besides its arguments: the engine and the output streams."""
+
+    def __init__(self, root: str | None, out: IO[str], err: IO[str]) -> None:
+        self.root = root
+        self.out = out
+        self.err = err
+
+    @cached_property
+    def engine(self) -> Engine:
+        from dockyard.engine import Engine
+
+        return Engine.open(self.root)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with Docker's exit code for bad usage (125 is run's; 1 is others' — we use
+    the value set per command) and Docker's error layout."""
+
+    usage_exit = 125
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: {message}\nSee '{self.prog} --help'.\n")
+        sys.exit(self.usage_exit)
+
+
+def _split_command(argv: list[str]) -> tuple[str | None, list[str]]:
+    if not argv:
+        return None, []
+    if argv[0] in GROUPS and len(argv) > 1 and f"{argv[0]} {argv[1]}" in COMMANDS:
+        return f"{argv[0]} {argv[1]}", argv[2:]
+    return argv[0], argv[1:]
+
+
+def _usage(out: IO[str]) -> None:
+    out.write("Usage:  dockyard [OPTIONS] COMMAND\n\nA container engine with Docker's commands\n\n")
+    out.write("Options:\n      --root string   State root (default /var/lib/dockyard)\n\n")
+    out.write("Commands:\n")
+    for name in sorted({k for k in COMMANDS if " " not in k}):
+        out.write(f"  {name}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    root: str | None = None
+    while args and args[0].startswith("-"):
+        a = args.pop(0)
+        if a == "--root" and args:
+            root = args.pop(0)
+        elif a.startswith("--root="):
+            root = a.split("=", 1)[1]
+        elif a in ("-h", "--help"):
+            _usage(sys.stdout)
+            return 0
+        elif a in ("-v", "--version"):
+            from dockyard import __version__
+
+            print(f"Dockyard version {__version__}")
+            return 0
+        elif a in ("-D", "--debug"):
+            os.environ["DOCKYARD_DEBUG"] = "1"
+        else:
+            sys.stderr.write(f"unknown flag: {a}\nSee 'dockyard --help'.\n")
+            return 125
+    name, rest = _split_command(args)
+    if name is None:
+        _usage(sys.stdout)
+        return 0
+    modname = COMMANDS.get(name)
+    if modname is None:
+        sys.stderr.write(f"dockyard: '{name}' is not a dockyard command.\nSee 'dockyard --help'\n")
+        return 1
+    mod = importlib.import_module(f"dockyard.cli.{modname}")
+    parser = _Parser(prog=f"dockyard {name}", description=getattr(mod, "HELP", None))
+    parser.usage_exit = getattr(mod, "USAGE_EXIT", 1)
+    mod.configure(parser)
+    ns = parser.parse_args(rest)
+    ctx = Context(root, sys.stdout, sys.stderr)
+    return run_command(mod.run, ns, ctx)
+
+
+def run_command(fn: object, ns: argparse.Namespace, ctx: Context) -> int:
+    from dockyard.errors import DockyardError
+
+    try:
+        rc = fn(ns, ctx)  # type: ignore[operator]
+        return int(rc or 0)
+    except DockyardError as e:
+        ctx.out.flush()
+        ctx.err.write(f"Error response from daemon: {e}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        if "engine" in ctx.__dict__:
+            ctx.engine.close()

@@ -83,9 +83,9 @@ class MetaDB:
     def _migrate(self) -> None:
         (v,) = self.conn.execute("PRAGMA user_version").fetchone()
         if v < 1:
-            with self.tx():
-                self.conn.executescript(_SCHEMA)
-                self.conn.execute("PRAGMA user_version=1")
+            # executescript commits on its own; every statement is idempotent, so a crash
+            # between them is repaired by the next open.
+            self.conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "PRAGMA user_version=1; COMMIT;")
 
     def close(self) -> None:
         self.conn.close()

@@ -116,3 +116,22 @@ class _Chunks:
         b = self._data[self._pos : self._pos + n]
         self._pos += len(b)
         return b
+
+
+def test_writer_waiting_on_a_committed_ingest_starts_over(store: ContentStore) -> None:
+    data = b"same blob"
+    first = store.writer("ref-1", expected=Digest.of(data))
+    first.write(data)
+    got: list[Digest] = []
+
+    def second() -> None:
+        with store.writer("ref-1", expected=Digest.of(data)) as w:
+            if w.offset == 0:
+                w.write(data)
+            got.append(w.commit())
+
+    t = threading.Thread(target=second)
+    t.start()
+    first.commit()
+    t.join(10)
+    assert got == [Digest.of(data)]

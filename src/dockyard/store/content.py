@@ -44,9 +44,7 @@ class ContentWriter:
     ) -> None:
         self._store = store
         self._dir = store.root / "ingest" / key
-        self._dir.mkdir(parents=True, exist_ok=True)
-        self._lockfd = os.open(self._dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._lockfd, fcntl.LOCK_EX)
+        self._lockfd = self._lock_ingest()
         self.expected = Digest.parse(expected) if expected else None
         self.size = size
         self._hash = hashlib.new(self.expected.algorithm if self.expected else "sha256")
@@ -59,6 +57,24 @@ class ContentWriter:
                     self._hash.update(b)
                     self.offset += len(b)
         self._closed = False
+
+    def _lock_ingest(self) -> int:
+        """Create and lock the ingest dir. A writer that waited for the lock while the previous
+        owner committed (and removed the dir) finds its lock file unlinked, and starts over."""
+        while True:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            lock = self._dir / "lock"
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                    return fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
 
     def write(self, data: bytes) -> int:
         self._f.write(data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from dockyard.cli import Context
@@ -71,10 +70,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.quiet and not args.format:
         for r in rows:
             ctx.out.write(r["ID"] + "\n")
-        return 0
-    if args.format == "json":
-        for r in rows:
-            ctx.out.write(json.dumps(r, sort_keys=True) + "\n")
         return 0
     print_rows(ctx.out, args.format, rows, DIGESTS if args.digests else DEFAULT, HEADERS)
     return 0

@@ -58,6 +58,20 @@ CREATE TABLE IF NOT EXISTS lease_resources (
 """
 
 
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS layer_variants (
+    diff_id TEXT NOT NULL,        -- digest of the uncompressed layer tar
+    media_type TEXT NOT NULL,     -- media type of the variant, e.g. ...tar+gzip
+    digest TEXT NOT NULL,         -- digest of the variant blob in the content store
+    size INTEGER NOT NULL,
+    PRIMARY KEY (diff_id, media_type)
+);
+"""
+
+# Each entry is one schema version; append, never edit a released one.
+_MIGRATIONS = (_SCHEMA, _SCHEMA_V2)
+
+
 @dataclass(frozen=True)
 class ImageRow:
     id: str
@@ -82,10 +96,12 @@ class MetaDB:
 
     def _migrate(self) -> None:
         (v,) = self.conn.execute("PRAGMA user_version").fetchone()
-        if v < 1:
-            # executescript commits on its own; every statement is idempotent, so a crash
-            # between them is repaired by the next open.
-            self.conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "PRAGMA user_version=1; COMMIT;")
+        for version, script in enumerate(_MIGRATIONS, start=1):
+            if v < version:
+                # executescript commits on its own; each step is one transaction.
+                self.conn.executescript(
+                    f"BEGIN IMMEDIATE;{script}PRAGMA user_version={version}; COMMIT;"
+                )
 
     def close(self) -> None:
         self.conn.close()
@@ -196,6 +212,25 @@ class MetaDB:
         for name, iid in self.conn.execute("SELECT name, image_id FROM repo_digests ORDER BY name"):
             out.setdefault(iid, []).append(name)
         return out
+
+    # layer variants: a layer compressed once (at push) is kept and reused -------------------
+
+    def put_layer_variant(self, diff_id: str, media_type: str, digest: str, size: int) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO layer_variants(diff_id, media_type, digest, size) "
+            "VALUES (?,?,?,?)",
+            (diff_id, media_type, digest, size),
+        )
+
+    def layer_variant(self, diff_id: str, media_type: str) -> tuple[str, int] | None:
+        r = self.conn.execute(
+            "SELECT digest, size FROM layer_variants WHERE diff_id=? AND media_type=?",
+            (diff_id, media_type),
+        ).fetchone()
+        return (r[0], r[1]) if r else None
+
+    def layer_variant_digests(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT digest FROM layer_variants")}
 
     # leases -----------------------------------------------------------------------------
 

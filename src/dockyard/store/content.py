@@ -123,8 +123,10 @@ class ContentWriter:
             os.close(self._lockfd)
 
     def _cleanup(self) -> None:
-        self.close()
+        # Remove the ingest while still holding its lock: a writer waiting for the lock then
+        # finds its lock file unlinked and starts over on a fresh ingest.
         shutil.rmtree(self._dir, ignore_errors=True)
+        self.close()
 
     def __enter__(self) -> ContentWriter:
         return self

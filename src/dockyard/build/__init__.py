@@ -1,0 +1,1 @@
+"""Dockerfile frontend and build context of `dockyard build` (layer L4)."""

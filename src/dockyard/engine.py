@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from dockyard.config import Config
 
 if TYPE_CHECKING:
+    from dockyard.container.service import ContainerService
     from dockyard.image.service import ImageService
     from dockyard.snapshot.store import SnapshotStore
     from dockyard.store.content import ContentStore
@@ -54,7 +55,15 @@ class Engine:
     def images(self) -> ImageService:
         from dockyard.image.service import ImageService
 
-        return ImageService(self.content, self.meta, self.snapshots)
+        svc = ImageService(self.content, self.meta, self.snapshots)
+        svc.in_use = lambda image_id: self.containers.users_of_image(image_id)
+        return svc
+
+    @cached_property
+    def containers(self) -> ContainerService:
+        from dockyard.container.service import ContainerService
+
+        return ContainerService(self)
 
     def close(self) -> None:
         if "meta" in self.__dict__:

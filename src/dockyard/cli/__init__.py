@@ -49,6 +49,43 @@ COMMANDS: dict[str, str] = {
     "image load": "load",
     "system df": "system_df",
     "version": "version",
+    "run": "run",
+    "container run": "run",
+    "create": "create",
+    "container create": "create",
+    "start": "start",
+    "container start": "start",
+    "stop": "stop",
+    "container stop": "stop",
+    "restart": "restart",
+    "container restart": "restart",
+    "kill": "kill",
+    "container kill": "kill",
+    "rm": "rm",
+    "container rm": "rm",
+    "container remove": "rm",
+    "pause": "pause",
+    "container pause": "pause",
+    "unpause": "pause",
+    "container unpause": "pause",
+    "wait": "wait",
+    "container wait": "wait",
+    "rename": "rename",
+    "container rename": "rename",
+    "logs": "logs",
+    "container logs": "logs",
+    "ps": "ps",
+    "container ls": "ps",
+    "container list": "ps",
+    "container ps": "ps",
+    "container inspect": "inspect",
+    "pull": "pull",
+    "image pull": "pull",
+    "push": "push",
+    "image push": "push",
+    "login": "login",
+    "logout": "logout",
+    "manifest inspect": "manifest_inspect",
 }
 # groups whose first argument is a subcommand
 GROUPS = ("image", "system", "container", "network", "volume", "builder", "manifest")
@@ -127,7 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"dockyard: '{name}' is not a dockyard command.\nSee 'dockyard --help'\n")
         return 1
     mod = importlib.import_module(f"dockyard.cli.{modname}")
-    parser = _Parser(prog=f"dockyard {name}", description=getattr(mod, "HELP", None))
+    parser = _Parser(
+        prog=f"dockyard {name}", description=getattr(mod, "HELP", None), add_help=False
+    )
+    parser.add_argument("--help", action="help", help="Print usage")
     parser.usage_exit = getattr(mod, "USAGE_EXIT", 1)
     mod.configure(parser)
     ns = parser.parse_args(rest)

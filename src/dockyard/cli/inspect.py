@@ -19,8 +19,18 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _find(ctx: Context, name: str, kind: str | None) -> dict[str, Any]:
+    from dockyard.errors import NotFound
     from dockyard.image.inspect import inspect_image
 
+    if kind in (None, "container"):
+        from dockyard.container.view import inspect_container
+
+        try:
+            c = ctx.engine.containers.get(name)
+            return inspect_container(c, str(ctx.engine.root))
+        except NotFound:
+            if kind == "container":
+                raise
     img = ctx.engine.images.resolve(name)
     return inspect_image(img)
 
@@ -28,7 +38,9 @@ def _find(ctx: Context, name: str, kind: str | None) -> dict[str, Any]:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from dockyard.errors import NotFound
 
-    image_cmd = ctx.err is not None and args.type is None and _is_image_command()
+    image_cmd = args.type is None and _is_image_command()
+    if args.type is None and "container" in __import__("sys").argv[1:3]:
+        args.type = "container"
     found: list[dict[str, Any]] = []
     missing: list[str] = []
     for n in args.names:

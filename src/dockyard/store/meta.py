@@ -68,8 +68,41 @@ CREATE TABLE IF NOT EXISTS layer_variants (
 );
 """
 
+_SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,          -- 64 hex digits
+    name TEXT NOT NULL UNIQUE,    -- without the leading '/'
+    image_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    record TEXT NOT NULL          -- the container's JSON record (config, host config, state)
+);
+CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+"""
+
+_SCHEMA_VOLUMES = """
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,        -- [a-zA-Z0-9][a-zA-Z0-9_.-]+ (64 hex digits when anonymous)
+    driver TEXT NOT NULL,         -- 'local'
+    created TEXT NOT NULL,        -- RFC 3339, UTC
+    labels TEXT NOT NULL,         -- JSON object
+    options TEXT NOT NULL,        -- JSON object: the local driver's type/device/o
+    used INTEGER NOT NULL DEFAULT 0  -- 1 once a container mounted it (copy-up is over)
+);
+"""
+
+_SCHEMA_BUILD_CACHE = """
+CREATE TABLE IF NOT EXISTS build_cache (
+    key TEXT PRIMARY KEY,         -- sha256 of the parent key and the step's inputs
+    state TEXT NOT NULL,          -- JSON: the image state (config, layers, history) after the step
+    blobs TEXT NOT NULL,          -- space-separated blob digests the state's layers need
+    snapshots TEXT NOT NULL,      -- space-separated chain IDs of the state's snapshots
+    created REAL NOT NULL,
+    used REAL NOT NULL
+);
+"""
+
 # Each entry is one schema version; append, never edit a released one.
-_MIGRATIONS = (_SCHEMA, _SCHEMA_V2)
+_MIGRATIONS = (_SCHEMA, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_VOLUMES, _SCHEMA_BUILD_CACHE)
 
 
 @dataclass(frozen=True)
@@ -231,6 +264,83 @@ class MetaDB:
 
     def layer_variant_digests(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT digest FROM layer_variants")}
+
+    # containers ---------------------------------------------------------------------------
+
+    def put_container(
+        self, cid: str, name: str, image_id: str, created: float, record: str
+    ) -> None:
+        """Insert a container; `sqlite3.IntegrityError` when the id or name is taken."""
+        self.conn.execute(
+            "INSERT INTO containers(id, name, image_id, created, record) VALUES (?,?,?,?,?)",
+            (cid, name, image_id, created, record),
+        )
+
+    def update_container(self, cid: str, record: str, name: str | None = None) -> None:
+        if name is None:
+            self.conn.execute("UPDATE containers SET record=? WHERE id=?", (record, cid))
+        else:
+            self.conn.execute(
+                "UPDATE containers SET record=?, name=? WHERE id=?", (record, name, cid)
+            )
+
+    def container(self, cid: str) -> str | None:
+        r = self.conn.execute("SELECT record FROM containers WHERE id=?", (cid,)).fetchone()
+        return r[0] if r else None
+
+    def container_by_name(self, name: str) -> str | None:
+        r = self.conn.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone()
+        return r[0] if r else None
+
+    def containers_by_prefix(self, prefix: str) -> list[str]:
+        like = prefix.replace("%", "").replace("_", "") + "%"
+        return [
+            r[0] for r in self.conn.execute("SELECT id FROM containers WHERE id LIKE ?", (like,))
+        ]
+
+    def containers(self) -> list[str]:
+        rows = self.conn.execute("SELECT record FROM containers ORDER BY created DESC, id")
+        return [r[0] for r in rows]
+
+    def containers_of_image(self, image_id: str) -> list[str]:
+        rows = self.conn.execute("SELECT record FROM containers WHERE image_id=?", (image_id,))
+        return [r[0] for r in rows]
+
+    def delete_container(self, cid: str) -> None:
+        self.conn.execute("DELETE FROM containers WHERE id=?", (cid,))
+
+    # build cache: step key -> image state after the step (GC roots: its blobs, snapshots) --
+
+    def put_build_cache(
+        self, key: str, state: str, blobs: list[str], snapshots: list[str], now: float
+    ) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO build_cache(key, state, blobs, snapshots, created, used) "
+            "VALUES (?,?,?,?,?,?)",
+            (key, state, " ".join(blobs), " ".join(snapshots), now, now),
+        )
+
+    def build_cache(self, key: str) -> str | None:
+        r = self.conn.execute("SELECT state FROM build_cache WHERE key=?", (key,)).fetchone()
+        return r[0] if r else None
+
+    def build_cache_count(self) -> int:
+        (n,) = self.conn.execute("SELECT COUNT(*) FROM build_cache").fetchone()
+        return int(n)
+
+    def build_cache_roots(self) -> tuple[set[str], set[str]]:
+        """(blob digests, chain IDs) that build-cache entries keep alive."""
+        blobs: set[str] = set()
+        snaps: set[str] = set()
+        for b, s in self.conn.execute("SELECT blobs, snapshots FROM build_cache"):
+            blobs.update(b.split())
+            snaps.update(s.split())
+        return blobs, snaps
+
+    def delete_build_cache(self) -> int:
+        """Drop every build-cache entry; return how many there were."""
+        cur = self.conn.execute("DELETE FROM build_cache")
+        return int(cur.rowcount)
 
     # leases -----------------------------------------------------------------------------
 

@@ -1,0 +1,588 @@
+"""The container service (layer L4): create, start, stop, kill, pause, remove, list, wait.
+
+It owns container records (metadata DB), their directories under `<root>/containers/<id>/`
+(upper and work dirs of the overlay, the rootfs mount point, the bundle, the log, the
+/etc files), and drives the runtime through the supervisor.
+
+Invariants:
+- A container's name is unique (a UNIQUE column; concurrent creates cannot both win).
+- Record changes are read-modify-write under `<dir>/lock` (flock), so concurrent commands and
+  the supervisor never lose each other's updates.
+- `get`/`list` reconcile: a record that says running while its supervisor is gone is repaired
+  (exit code from the supervisor's last word, else 255 with an error), its runtime state
+  deleted and its rootfs unmounted, so `ps -a` never lies after a kill -9.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dockyard.container.logs import LogWriter
+from dockyard.container.model import ZERO_TIME, Container, State
+from dockyard.container.names import check_name, random_name
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.units import rfc3339
+
+if TYPE_CHECKING:
+    from dockyard.container.supervisor import Attach
+    from dockyard.engine import Engine
+    from dockyard.runtime.api import Runtime
+
+
+@dataclass
+class Running:
+    """A started container process, as the supervisor holds it."""
+
+    pid: int
+    stdout: int  # read end (or the pty master when tty)
+    stderr: int  # read end, -1 with a tty
+    tty: bool
+    log: LogWriter
+
+
+def _proc_start(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return 0
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    return 0 if fields[0] in (b"Z", b"X") else int(fields[19])
+
+
+def _alive(pid: int, start: int) -> bool:
+    return pid > 0 and _proc_start(pid) not in (0,) and (not start or _proc_start(pid) == start)
+
+
+class ContainerService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.root = engine.root / "containers"
+
+    # plumbing ---------------------------------------------------------------------------
+
+    def close_db(self) -> None:
+        """Close this process's DB connections before a fork (the supervisor's).
+
+        SQLite keeps per-process lock bookkeeping in memory; a child forked while a connection
+        is open inherits that bookkeeping and believes it holds locks the kernel never gave it.
+        Its writes can then land in a WAL that the parent deletes on close. With every
+        connection closed at fork time, each side opens its own afterwards.
+        """
+        for attr in ("images", "meta"):
+            old = self.engine.__dict__.pop(attr, None)
+            if attr == "meta" and old is not None:
+                old.close()
+
+    @property
+    def meta(self) -> Any:
+        return self.engine.meta
+
+    def dir(self, cid: str) -> Path:
+        return self.root / cid
+
+    @property
+    def runtime(self) -> Runtime:
+        from dockyard.runtime import get_runtime
+
+        return get_runtime("dockyard", root=str(self.engine.root / "runtime"))
+
+    @contextlib.contextmanager
+    def locked(self, cid: str) -> Iterator[None]:
+        d = self.dir(cid)
+        fd = os.open(d / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _load(self, cid: str) -> Container:
+        text = self.meta.container(cid)
+        if text is None:
+            raise NotFound(f"No such container: {cid}")
+        return Container.from_json(text)
+
+    def _save(self, c: Container) -> None:
+        with self.meta.tx():
+            self.meta.update_container(c.id, c.to_json(), c.name)
+
+    def _update(self, cid: str, fn: Any) -> Container:
+        with self.locked(cid):
+            c = self._load(cid)
+            fn(c)
+            self._save(c)
+            return c
+
+    # lookup -----------------------------------------------------------------------------
+
+    def lookup(self, name_or_id: str) -> str:
+        """Docker's order: full ID, exact name, then unique ID prefix."""
+        s = name_or_id.lstrip("/")
+        if len(s) == 64 and self.meta.container(s):
+            return s
+        cid = self.meta.container_by_name(s)
+        if cid:
+            return str(cid)
+        if s and all(ch in "0123456789abcdef" for ch in s):
+            ids = self.meta.containers_by_prefix(s)
+            if len(ids) == 1:
+                return str(ids[0])
+            if len(ids) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {s}")
+        raise NotFound(f"No such container: {name_or_id}")
+
+    def get(self, name_or_id: str) -> Container:
+        return self.reconcile(self._load(self.lookup(name_or_id)))
+
+    def list_containers(self) -> list[Container]:
+        return [self.reconcile(Container.from_json(t)) for t in self.meta.containers()]
+
+    def users_of_image(self, image_id: str) -> list[tuple[str, bool]]:
+        out = []
+        for t in self.meta.containers_of_image(image_id):
+            c = Container.from_json(t)
+            out.append((c.id, c.state.running))
+        return out
+
+    def supervisor_alive(self, cid: str) -> bool:
+        try:
+            fd = os.open(self.dir(cid) / "supervisor.lock", os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    def reconcile(self, c: Container) -> Container:
+        """Repair a record whose supervisor died (kill -9, crash, reboot)."""
+        if c.state.status not in ("running", "paused", "restarting"):
+            return c
+        if self.supervisor_alive(c.id):
+            return c
+
+        def repair(rec: Container) -> None:
+            if rec.state.status not in ("running", "paused", "restarting"):
+                return
+            if _alive(rec.state.pid, rec.state.init_start):
+                # the container outlived its supervisor: it is still running, nobody logs it
+                return
+            rec.state.status = "exited"
+            rec.state.pid = 0
+            rec.state.exit_code = 255 if rec.state.exit_code == 0 else rec.state.exit_code
+            rec.state.error = rec.state.error or "the container's supervisor died"
+            rec.state.finished_at = rfc3339()
+
+        c = self._update(c.id, repair)
+        if c.state.status == "exited":
+            self._cleanup_runtime(c.id)
+        return c
+
+    # create -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        image: str,
+        config: dict[str, Any],
+        host_config: dict[str, Any],
+        *,
+        name: str | None = None,
+    ) -> Container:
+        img = self.engine.images.resolve(image)
+        icfg = img.config.config
+        cfg = dict(config)
+        if cfg.get("Entrypoint") is None:
+            cfg["Entrypoint"] = icfg.get("Entrypoint")
+            if cfg.get("Cmd") is None:
+                cfg["Cmd"] = icfg.get("Cmd")
+        for k in ("WorkingDir", "User", "StopSignal"):
+            if not cfg.get(k) and icfg.get(k):
+                cfg[k] = icfg[k]
+        if cfg.get("Healthcheck") is None and icfg.get("Healthcheck"):
+            cfg["Healthcheck"] = icfg["Healthcheck"]
+        cfg["Env"] = _merge_env(icfg.get("Env") or [], cfg.get("Env") or [])
+        cfg["Labels"] = {**(icfg.get("Labels") or {}), **(cfg.get("Labels") or {})}
+        ports = {**(icfg.get("ExposedPorts") or {}), **(cfg.get("ExposedPorts") or {})}
+        if ports:
+            cfg["ExposedPorts"] = ports
+        cfg["Image"] = image
+        if not [*(cfg.get("Entrypoint") or []), *(cfg.get("Cmd") or [])]:
+            raise InvalidArgument("no command specified")
+        cid = os.urandom(32).hex()
+        c = Container(
+            id=cid,
+            name="",
+            image=image,
+            image_id=str(img.id),
+            created=rfc3339(),
+            config=cfg,
+            host_config=dict(host_config),
+        )
+        d = self.dir(cid)
+        for sub in ("upper", "work", "rootfs"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o711)
+        for attempt in range(10):
+            c.name = check_name(name) if name else random_name(attempt)
+            try:
+                with self.meta.tx():
+                    self.meta.put_container(c.id, c.name, c.image_id, time.time(), c.to_json())
+                return c
+            except sqlite3.IntegrityError:
+                if name:
+                    shutil.rmtree(d, ignore_errors=True)
+                    other = self.meta.container_by_name(c.name)
+                    raise Conflict(
+                        f'Conflict. The container name "/{c.name}" is already in use by container '
+                        f'"{other}". You have to remove (or rename) that container to be able to '
+                        "reuse that name."
+                    ) from None
+        shutil.rmtree(d, ignore_errors=True)
+        raise Conflict("could not find a free container name")
+
+    # start ------------------------------------------------------------------------------
+
+    def start(self, name_or_id: str, attach: Attach | None = None) -> Container:
+        from dockyard.container import supervisor
+
+        c = self.get(name_or_id)
+        if c.state.status in ("running", "restarting"):
+            return c
+        if c.state.status == "paused":
+            raise Conflict("cannot start a paused container, try unpause instead")
+        self._update(c.id, lambda r: setattr(r.state, "stopped_by_user", False))
+        supervisor.spawn(self, c.id, attach)
+        return self._load(c.id)
+
+    def _mount_rootfs(self, c: Container) -> Path:
+        from dockyard.linux import fsmount
+
+        d = self.dir(c.id)
+        target = d / "rootfs"
+        if fsmount.is_mounted(str(target)):
+            return target
+        img = self.engine.images.get(c.image_id)
+        chain = [str(x) for x in img.chain]
+        if not chain:
+            empty = d / "empty"
+            empty.mkdir(exist_ok=True)
+            opts = (f"lowerdir={empty}", f"upperdir={d / 'upper'}", f"workdir={d / 'work'}")
+            fsmount.mount("overlay", "overlay", str(target), opts)
+            return target
+        mounts = self.engine.snapshots.mounts(chain, d / "upper", d / "work")
+        for m in mounts:
+            fsmount.mount(m.type, m.source, str(target), m.options, m.cwd)
+        return target
+
+    def start_process(self, cid: str, *, stdin_fd: int = -1) -> Running:
+        """Mount, write the bundle, create and start the container (in the supervisor)."""
+        from dockyard.container import etcfiles
+        from dockyard.container.spec import build_spec
+        from dockyard.runtime import jsonio
+
+        c = self._load(cid)
+        d = self.dir(cid)
+        rootfs = self._mount_rootfs(c)
+        img = self.engine.images.get(c.image_id)
+        mode = c.host_config.get("NetworkMode") or "none"
+        netns: str | None = None if mode == "host" else ""
+        extra = etcfiles.write(d, c, host_network=mode == "host")
+        extra += _user_mounts(c)
+        spec = build_spec(c, img.config.config, rootfs, netns=netns, extra_mounts=extra)
+        bundle = d / "bundle"
+        bundle.mkdir(exist_ok=True)
+        (bundle / "config.json").write_text(jsonio.dumps(spec))
+        log = LogWriter(
+            d / f"{cid}-json.log",
+            **_log_opts(c.host_config.get("LogConfig") or {}),
+        )
+        tty = bool(c.config.get("Tty"))
+        rt = self.runtime
+        with contextlib.suppress(DockyardError):
+            rt.delete(cid, force=True)  # a leftover from a crash
+        if tty:
+            master, slave = os.openpty()
+            child_fds = (slave, slave, slave)
+            parent_fds = (master, -1)
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            if stdin_fd >= 0 and c.config.get("OpenStdin"):
+                sin = os.dup(stdin_fd)
+            elif c.config.get("OpenStdin"):
+                sin, keep = os.pipe()  # kept open: the container's stdin never sees EOF
+                self._stdin_keepalive = keep
+            else:
+                sin = os.open(os.devnull, os.O_RDONLY)
+            child_fds = (sin, out_w, err_w)
+            parent_fds = (out_r, err_r)
+        saved = [os.dup(i) for i in (0, 1, 2)]
+        try:
+            for i, fd in enumerate(child_fds):
+                os.dup2(fd, i, inheritable=True)
+            pid = rt.create(cid, str(bundle))
+        except BaseException:
+            for fd in parent_fds:
+                if fd >= 0:
+                    os.close(fd)
+            log.close()
+            self._unmount(cid)
+            raise
+        finally:
+            for i, fd in enumerate(saved):
+                os.dup2(fd, i)
+                os.close(fd)
+            for fd in set(child_fds):
+                os.close(fd)
+        rt.start(cid)
+
+        def running(r: Container) -> None:
+            r.state = State(
+                status="running",
+                pid=pid,
+                started_at=rfc3339(),
+                finished_at=ZERO_TIME,
+                supervisor_pid=os.getpid(),
+                supervisor_start=_proc_start(os.getpid()),
+                init_start=_proc_start(pid),
+                health=r.state.health,
+            )
+
+        self._update(cid, running)
+        return Running(pid=pid, stdout=parent_fds[0], stderr=parent_fds[1], tty=tty, log=log)
+
+    def record_start_failure(self, cid: str, error: str, code: int) -> None:
+        def failed(r: Container) -> None:
+            r.state.status = "exited" if r.state.started_at != ZERO_TIME else "created"
+            r.state.error = error
+            r.state.exit_code = code
+            r.state.pid = 0
+
+        self._update(cid, failed)
+        self._cleanup_runtime(cid)
+
+    def finish_process(self, cid: str, run: Running, code: int) -> bool:
+        """Record the exit; return whether the restart policy restarts the container."""
+        oom = False
+        with contextlib.suppress(DockyardError, OSError):
+            from dockyard.linux.cgroups import open_cgroup
+
+            oom = open_cgroup(f"/dockyard/{cid}").oom_killed()
+        run.log.close()
+        self._cleanup_runtime(cid)
+        restart = False
+
+        def exited(r: Container) -> None:
+            nonlocal restart
+            r.state.status = "exited"
+            r.state.pid = 0
+            r.state.exit_code = code
+            r.state.oom_killed = oom
+            r.state.finished_at = rfc3339()
+            policy = r.host_config.get("RestartPolicy") or {}
+            restart = _should_restart(policy, code, r.restart_count, r.state.stopped_by_user)
+            if restart:
+                r.state.status = "restarting"
+                r.restart_count += 1
+
+        self._update(cid, exited)
+        return restart
+
+    def after_exit(self, cid: str) -> bool:
+        try:
+            c = self._load(cid)
+        except NotFound:
+            return True
+        if c.host_config.get("AutoRemove"):
+            self._remove_files(cid)
+            return True
+        return False
+
+    # stop, kill, pause ------------------------------------------------------------------
+
+    def _wait_supervisor(self, cid: str, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.supervisor_alive(cid):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def stop(self, name_or_id: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(name_or_id)
+        if not c.state.running:
+            return
+        self._update(c.id, lambda r: setattr(r.state, "stopped_by_user", True))
+        if c.state.status == "paused":
+            with contextlib.suppress(DockyardError):
+                self.runtime.resume(c.id)
+        t = timeout if timeout is not None else c.config.get("StopTimeout")
+        t = 10 if t is None else int(t)
+        signum = parse_signal(sig or c.config.get("StopSignal") or "SIGTERM")
+        with contextlib.suppress(DockyardError):
+            self.runtime.kill(c.id, signum)
+        if t < 0 or not self._wait_supervisor(c.id, float(t)):
+            with contextlib.suppress(DockyardError):
+                self.runtime.kill(c.id, signal.SIGKILL, all=True)
+            self._wait_supervisor(c.id, 30)
+        self.reconcile(self._load(c.id))
+
+    def kill(self, name_or_id: str, sig: str = "SIGKILL") -> None:
+        c = self.get(name_or_id)
+        if not c.state.running:
+            raise Conflict(f"Cannot kill container: {name_or_id}: Container {c.id} is not running")
+        signum = parse_signal(sig)
+        self._update(c.id, lambda r: setattr(r.state, "stopped_by_user", True))
+        self.runtime.kill(c.id, signum)
+        if signum == signal.SIGKILL:
+            self._wait_supervisor(c.id, 10)
+
+    def pause(self, name_or_id: str) -> None:
+        c = self.get(name_or_id)
+        if c.state.status != "running":
+            raise Conflict(f"Container {c.id} is not running")
+        self.runtime.pause(c.id)
+        self._update(c.id, lambda r: setattr(r.state, "status", "paused"))
+
+    def unpause(self, name_or_id: str) -> None:
+        c = self.get(name_or_id)
+        if c.state.status != "paused":
+            raise Conflict(f"Container {c.id} is not paused")
+        self.runtime.resume(c.id)
+        self._update(c.id, lambda r: setattr(r.state, "status", "running"))
+
+    def wait(self, name_or_id: str) -> int:
+        cid = self.lookup(name_or_id)
+        while True:
+            c = self.get(cid)
+            if c.state.status in ("exited", "created", "dead") and not self.supervisor_alive(cid):
+                return c.state.exit_code
+            self._wait_supervisor(cid, 1.0)
+            with contextlib.suppress(NotFound):
+                continue
+
+    def rename(self, name_or_id: str, new: str) -> None:
+        cid = self.lookup(name_or_id)
+        new_name = check_name(new)
+        try:
+            self._update(cid, lambda r: setattr(r, "name", new_name))
+        except sqlite3.IntegrityError:
+            raise Conflict(
+                f'Error when allocating new name: Conflict. The container name "/{new_name}" is '
+                "already in use"
+            ) from None
+
+    # remove -----------------------------------------------------------------------------
+
+    def remove(self, name_or_id: str, *, force: bool = False) -> None:
+        c = self.get(name_or_id)
+        if c.state.running:
+            if not force:
+                raise Conflict(
+                    f"You cannot remove a running container {c.id}. Stop the container before "
+                    "attempting removal or force remove"
+                )
+            self._update(c.id, lambda r: setattr(r.state, "stopped_by_user", True))
+            with contextlib.suppress(DockyardError):
+                self.runtime.kill(c.id, signal.SIGKILL, all=True)
+            self._wait_supervisor(c.id, 30)
+        self._remove_files(c.id)
+
+    def _unmount(self, cid: str) -> None:
+        from dockyard.linux import fsmount
+
+        target = str(self.dir(cid) / "rootfs")
+        while fsmount.unmount(target):
+            pass
+
+    def _cleanup_runtime(self, cid: str) -> None:
+        with contextlib.suppress(DockyardError, OSError):
+            self.runtime.delete(cid, force=True)
+        self._unmount(cid)
+
+    def _remove_files(self, cid: str) -> None:
+        self._cleanup_runtime(cid)
+        with self.meta.tx():
+            self.meta.delete_container(cid)
+        shutil.rmtree(self.dir(cid), ignore_errors=True)
+
+
+def _merge_env(base: list[str], override: list[str]) -> list[str]:
+    env: dict[str, str] = {}
+    for e in [*base, *override]:
+        k, _, v = e.partition("=")
+        env[k] = v
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _should_restart(policy: dict[str, Any], code: int, count: int, by_user: bool) -> bool:
+    name = policy.get("Name") or "no"
+    if by_user or name == "no":
+        return False
+    if name == "on-failure":
+        limit = int(policy.get("MaximumRetryCount") or 0)
+        return code != 0 and (limit == 0 or count < limit)
+    return name in ("always", "unless-stopped")
+
+
+def _log_opts(cfg: dict[str, Any]) -> dict[str, int]:
+    from dockyard.container.logs import DEFAULT_MAX_FILE, DEFAULT_MAX_SIZE
+    from dockyard.units import parse_size
+
+    opts = cfg.get("Config") or {}
+    size = opts.get("max-size")
+    files = opts.get("max-file")
+    return {
+        "max_size": parse_size(size) if size else DEFAULT_MAX_SIZE,
+        "max_file": int(files) if files else DEFAULT_MAX_FILE,
+    }
+
+
+def _user_mounts(c: Container) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for b in c.host_config.get("Binds") or []:
+        parts = b.split(":")
+        if len(parts) < 2:
+            raise InvalidArgument(f"invalid volume specification: '{b}'")
+        src, dst = parts[0], parts[1]
+        mode = parts[2] if len(parts) > 2 else "rw"
+        if not src.startswith("/"):
+            raise InvalidArgument(f"named volumes are not supported yet: '{b}'")
+        out.append(
+            {
+                "destination": dst,
+                "type": "bind",
+                "source": src,
+                "options": ["rbind", "ro" if "ro" in mode.split(",") else "rw"],
+            }
+        )
+    for dst, opts in (c.host_config.get("Tmpfs") or {}).items():
+        o = ["nosuid", "nodev", "noexec", *[x for x in str(opts).split(",") if x]]
+        out.append({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o})
+    return out
+
+
+def parse_signal(sig: str | int) -> int:
+    s = str(sig).upper()
+    if s.isdigit():
+        return int(s)
+    if not s.startswith("SIG"):
+        s = "SIG" + s
+    try:
+        return int(signal.Signals[s])
+    except KeyError:
+        raise InvalidArgument(f"Invalid signal: {sig}") from None

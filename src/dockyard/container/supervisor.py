@@ -1,0 +1,234 @@
+"""The per-container supervisor (layer L4): a process forked from the CLI that outlives it.
+
+It mounts the container's root filesystem, writes the bundle, creates and starts the container
+through the runtime (in-process: the container's init is this process's direct child), pumps
+its stdout/stderr into the json-file log and to an attached CLI, reaps the exit status, records
+it (exit code, OOM kill, finish time), applies the restart policy, and on the way out deletes
+the runtime state, unmounts the rootfs and, for `--rm`, removes the container.
+
+Invariants:
+- While the supervisor lives it holds an exclusive flock on `<dir>/supervisor.lock`; anyone
+  can tell it is gone (crash, kill -9) by taking that lock, and the record is then repaired
+  by `service.reconcile` — a record never claims "running" for a container nobody runs.
+- The supervisor never writes to the CLI's stdout/stderr after it detaches: a detached
+  container does not keep `$(dockyard run -d ...)` waiting.
+- Every state change is a read-modify-write of the record under the container lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import selectors
+import signal
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dockyard.errors import DockyardError, NotFound
+
+if TYPE_CHECKING:
+    from dockyard.container.service import ContainerService
+
+
+@dataclass
+class Attach:
+    """Pipes to an attached CLI (write ends, owned by the supervisor after the fork)."""
+
+    stdout: int
+    stderr: int
+    status: int  # the exit code is written here as text when the container is done
+    stdin: bool  # the container reads the CLI's stdin (inherited fd 0)
+
+
+def exit_code_for(err: DockyardError) -> int:
+    """Docker's exit codes for a container that could not start."""
+    msg = str(err).lower()
+    if isinstance(err, NotFound) or "not found" in msg or "no such file" in msg:
+        return 127
+    if "permission denied" in msg:
+        return 126
+    return 125
+
+
+def spawn(svc: ContainerService, cid: str, attach: Attach | None) -> None:
+    """Start the supervisor for `cid` and wait until the container runs (or failed to).
+
+    Raises the start error in the caller, so `run`/`start` report it like Docker does.
+    """
+    svc.close_db()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            code = _supervise(svc, cid, attach, w)
+        except BaseException:  # pragma: no cover - last resort: never return into the CLI
+            code = 1
+            with contextlib.suppress(BaseException):
+                import traceback
+
+                with open(svc.dir(cid) / "supervisor.err", "a") as f:
+                    traceback.print_exc(file=f)
+        finally:
+            os._exit(code)
+    os.close(w)
+    if attach is not None:
+        for fd in (attach.stdout, attach.stderr, attach.status):
+            os.close(fd)
+    os.waitpid(pid, 0)
+    with os.fdopen(r, "rb") as f:
+        msg = f.read()
+    if not msg:
+        raise DockyardError(f"container {cid[:12]}: the supervisor died before starting it")
+    report = json.loads(msg)
+    if report.get("error"):
+        err_cls = NotFound if report.get("code") == 127 else DockyardError
+        e = err_cls(report["error"])
+        e.exit_code = report.get("code", 125)
+        raise e
+
+
+def _devnull_stdio(keep_stdin: bool) -> None:
+    fd = os.open(os.devnull, os.O_RDWR)
+    for i in (0, 1, 2):
+        if i == 0 and keep_stdin:
+            continue
+        os.dup2(fd, i)
+    os.close(fd)
+
+
+def _supervise(svc: ContainerService, cid: str, attach: Attach | None, ready: int) -> int:
+    from dockyard.linux.kernel import PR_SET_CHILD_SUBREAPER, RealKernel
+
+    saved_stdin = os.dup(0) if attach is not None and attach.stdin else -1
+    _devnull_stdio(keep_stdin=False)
+    RealKernel().prctl(PR_SET_CHILD_SUBREAPER, 1)
+    lockfd = os.open(svc.dir(cid) / "supervisor.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+    fcntl.flock(lockfd, fcntl.LOCK_EX)
+    first = True
+    code = 0
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    backoff = 0.1
+    while True:
+        t0 = time.monotonic()
+        try:
+            run = svc.start_process(cid, stdin_fd=saved_stdin)
+        except DockyardError as e:
+            code = exit_code_for(e)
+            svc.record_start_failure(cid, str(e), code)
+            if first:
+                os.write(ready, json.dumps({"error": str(e), "code": code}).encode())
+                os.close(ready)
+            break
+        if first:
+            os.write(ready, b'{"ok": true}')
+            os.close(ready)
+            first = False
+        code = _pump(run, attach, saved_stdin, wake_r)
+        restart = svc.finish_process(cid, run, code)
+        if not restart:
+            break
+        if time.monotonic() - t0 > 10:
+            backoff = 0.1
+        time.sleep(backoff)
+        backoff = min(backoff * 2, 60.0)
+    removed = svc.after_exit(cid)
+    if attach is not None:
+        with contextlib.suppress(OSError):
+            os.write(attach.status, f"{code}\n".encode())
+        for fd in (attach.stdout, attach.stderr, attach.status):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    del removed
+    os.close(lockfd)
+    return 0
+
+
+def _pump(run: object, attach: Attach | None, stdin_fd: int, wake_r: int) -> int:
+    """Copy container output to the log and the attached CLI until the init exits."""
+    from dockyard.container.service import Running
+
+    assert isinstance(run, Running)
+    sel = selectors.DefaultSelector()
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    outs = {run.stdout: "stdout"}
+    if run.stderr >= 0:
+        outs[run.stderr] = "stderr"
+    for fd, name in outs.items():
+        sel.register(fd, selectors.EVENT_READ, name)
+    if run.tty and stdin_fd >= 0:
+        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+    targets = {"stdout": attach.stdout if attach else -1, "stderr": attach.stderr if attach else -1}
+    if run.tty and attach is not None:
+        targets["stderr"] = attach.stdout
+    status: int | None = None
+    deadline: float | None = None
+    while outs:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        events = sel.select(timeout)
+        if not events and deadline is not None:
+            break
+        for key, _ in events:
+            name = key.data
+            if name == "wake":
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_r, 512)
+            elif name == "stdin":
+                try:
+                    data = os.read(stdin_fd, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(stdin_fd)
+                    continue
+                with contextlib.suppress(OSError):
+                    os.write(run.stdout, data)
+            else:
+                fd = key.fd
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:  # EIO: the pty's last slave closed
+                    data = b""
+                if not data:
+                    sel.unregister(fd)
+                    del outs[fd]
+                    if fd != run.stdout or not run.tty:
+                        os.close(fd)
+                    continue
+                run.log.write(name, data)
+                tgt = targets[name]
+                if tgt >= 0:
+                    try:
+                        os.write(tgt, data)
+                    except OSError:
+                        targets[name] = -1
+        if status is None:
+            try:
+                pid, st = os.waitpid(run.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, st = run.pid, 0
+            if pid == run.pid:
+                status = os.waitstatus_to_exitcode(st)
+                status = 128 - status if status < 0 else status
+                deadline = time.monotonic() + 0.3  # drain what is still buffered
+    sel.close()
+    if status is None:
+        _, st = os.waitpid(run.pid, 0)
+        status = os.waitstatus_to_exitcode(st)
+        status = 128 - status if status < 0 else status
+    if run.tty:
+        with contextlib.suppress(OSError):
+            os.close(run.stdout)
+    run.log.flush()
+    return status

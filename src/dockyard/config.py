@@ -13,8 +13,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockyard.oci.types import Platform
-
 DEFAULT_ROOT = Path("/var/lib/dockyard")
 
 
@@ -23,8 +21,13 @@ class Config:
     root: Path = DEFAULT_ROOT
     insecure_registries: tuple[str, ...] = ()
     registry_mirrors: tuple[str, ...] = ()
-    default_platform: str = "linux/amd64"
+    default_platform: str = ""  # empty: this host's platform (see `platform()`)
     extra: dict[str, object] = field(default_factory=dict)
+
+    def platform(self) -> str:
+        from dockyard.oci.types import Platform
+
+        return self.default_platform or str(Platform.host())
 
     @classmethod
     def load(cls, root: str | Path | None = None) -> Config:
@@ -40,6 +43,5 @@ class Config:
             if isinstance(insecure, list)
             else (),
             registry_mirrors=tuple(str(x) for x in mirrors) if isinstance(mirrors, list) else (),
-            default_platform=str(Platform.host()),
             extra=settings,
         )

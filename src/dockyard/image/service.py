@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from dockyard.digest import Digest, is_digest
 from dockyard.errors import Conflict, DigestMismatch, InvalidArgument, NotFound
 from dockyard.image.model import Image
-from dockyard.layer.apply import apply_layer
 from dockyard.oci import mediatypes
 from dockyard.oci.types import ImageConfig, Manifest
 from dockyard.reference import Reference, parse_reference
@@ -286,6 +285,9 @@ class ImageService:
         with self.meta.gc_lock(exclusive=True):
             blobs: set[str] = set(self.meta.leased("blob"))
             snaps: set[str] = set(self.meta.leased("snapshot")) | self.extra_snapshot_roots()
+            cache_blobs, cache_snaps = self.meta.build_cache_roots()
+            blobs |= cache_blobs
+            snaps |= cache_snaps
             for row in self.meta.images():
                 blobs.update(x for x in (row.id, row.manifest, row.index) if x)
                 try:
@@ -294,6 +296,7 @@ class ImageService:
                 except (NotFound, DigestMismatch, InvalidArgument):
                     continue
                 blobs.update(str(x.digest) for x in m.layers)
+                blobs.update(self._variants(c.diff_ids))
                 snaps.update(str(x) for x in chain_ids(list(c.diff_ids)))
             freed = 0
             for d, size in list(self.content.walk()):
@@ -307,10 +310,22 @@ class ImageService:
             self.content.clean_ingests()
             return freed
 
+    def _variants(self, diff_ids: Iterable[Digest]) -> set[str]:
+        """Compressed variants of these layers (kept so a later push compresses nothing)."""
+        out: set[str] = set()
+        for d in diff_ids:
+            for mt in (mediatypes.OCI_LAYER_GZIP, mediatypes.DOCKER_LAYER_GZIP):
+                v = self.meta.layer_variant(str(d), mt)
+                if v is not None:
+                    out.add(v[0])
+        return out
+
 
 def _applier(content: ContentStore, digest: Digest, diff_id: Digest) -> Callable[[object], int]:
     def apply(target: object) -> int:
         from pathlib import Path
+
+        from dockyard.layer.apply import apply_layer
 
         r = content.open(digest)
         try:

@@ -1,0 +1,137 @@
+"""Linux bridges and veth pairs: the data path of a bridge network.
+
+Responsibility: create/delete a network's bridge (with the gateway address, MTU,
+`route_localnet`), and plug/unplug a container: a veth pair whose host end (`<prefix><hash>`,
+at most 15 characters) joins the bridge and whose other end moves into the container's netns,
+renamed (`eth0`, `eth1`, ...), addressed, brought up, with the default route via the gateway.
+
+Plugging and unplugging use in-process rtnetlink (`linux.netlink`): no process is started per
+container (a process start costs more than the kernel work). Bridges, made once per network,
+are made with `ip`.
+
+Invariants:
+- names are derived from ids by hashing, so the same (container, network) always maps to the
+  same veth name and repair can find it;
+- `unplug` deletes the host end only; the kernel deletes the peer with it (and deletes both when
+  the namespace goes away);
+- on failure `plug` removes what it made before raising.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from dockyard.network import firewall, iproute
+
+IFNAMSIZ = 15
+
+
+def veth_name(prefix: str, container_id: str, network_id: str) -> str:
+    """The host end's name for a container on a network (at most 15 characters)."""
+    h = hashlib.sha256(f"{container_id}\0{network_id}".encode()).hexdigest()
+    return f"{prefix}{h[: IFNAMSIZ - len(prefix)]}"
+
+
+def mac_for(ip: IPv4Address) -> str:
+    """Docker's scheme: 02:42 followed by the four bytes of the IPv4 address."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+def ensure_bridge(name: str, subnet: IPv4Network, gateway: IPv4Address, mtu: int) -> bool:
+    """Create the bridge if missing; True if it was created now."""
+    if iproute.link_exists(name):
+        return False
+    iproute.ip_batch(
+        [
+            ["link", "add", "name", name, "mtu", str(mtu), "type", "bridge"],
+            ["addr", "add", f"{gateway}/{subnet.prefixlen}", "dev", name],
+            ["link", "set", "dev", name, "up"],
+        ]
+    )
+    firewall.set_route_localnet(name)
+    return True
+
+
+def delete_bridge(name: str) -> None:
+    iproute.delete_link(name)
+
+
+@dataclass(frozen=True)
+class Plug:
+    """Everything needed to plug one container interface into a bridge."""
+
+    bridge: str
+    veth: str
+    netns: Path
+    ifname: str
+    ip: IPv4Address
+    prefixlen: int
+    gateway: IPv4Address
+    mac: str
+    mtu: int
+    default_route: bool = True
+
+
+def plug(p: Plug) -> None:
+    """Create the veth pair with its peer directly in the netns, and configure both ends.
+
+    In-process rtnetlink (no `ip` process): host end enslaved and up; inside the namespace (on
+    a thread that joined it) `lo` and the interface up, the address, the default route.
+    """
+    from dockyard.linux import netlink
+
+    if iproute.link_exists(p.veth):  # the name is derived from ids: a leftover is stale
+        unplug(p.veth)
+    fd = os.open(p.netns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with netlink.Rtnl() as rt:
+            rt.add_veth(p.veth, p.ifname, fd, p.mtu, p.mac, rt.index(p.bridge))
+    finally:
+        os.close(fd)
+    try:
+        # Hairpin: a container may reach its own published port via a host address.
+        Path(f"/sys/class/net/{p.veth}/brport/hairpin_mode").write_text("1")
+        netlink.in_netns(str(p.netns), lambda: _configure_inside(p))
+    except BaseException:
+        unplug(p.veth)
+        raise
+
+
+def _configure_inside(p: Plug) -> None:
+    from dockyard.linux import netlink
+
+    with netlink.Rtnl() as rt:
+        rt.set_up(1)  # lo is ifindex 1 in every network namespace
+        idx = rt.index(p.ifname)
+        rt.add_addr(idx, p.ip, p.prefixlen)
+        rt.set_up(idx)
+        if p.default_route:
+            rt.add_default_route(p.gateway, idx)
+
+
+def unplug(veth: str) -> None:
+    """Delete the host end (the kernel deletes the peer); a missing link is not an error."""
+    from dockyard.linux import netlink
+
+    with netlink.Rtnl() as rt:
+        try:
+            rt.del_link(veth)
+        except OSError as e:
+            if e.errno != errno.ENODEV:
+                raise
+
+
+def loopback_up(netns: Path) -> None:
+    """`--network none`: the namespace keeps only `lo`, brought up."""
+    from dockyard.linux import netlink
+
+    def up() -> None:
+        with netlink.Rtnl() as rt:
+            rt.set_up(1)
+
+    netlink.in_netns(str(netns), up)

@@ -79,6 +79,8 @@ COMMANDS: dict[str, str] = {
     "container list": "ps",
     "container ps": "ps",
     "container inspect": "inspect",
+    "exec": "exec",
+    "container exec": "exec",
     "pull": "pull",
     "image pull": "pull",
     "push": "push",
@@ -86,6 +88,13 @@ COMMANDS: dict[str, str] = {
     "login": "login",
     "logout": "logout",
     "manifest inspect": "manifest_inspect",
+    "volume create": "volume_create",
+    "volume ls": "volume_ls",
+    "volume list": "volume_ls",
+    "volume inspect": "volume_inspect",
+    "volume rm": "volume_rm",
+    "volume remove": "volume_rm",
+    "volume prune": "volume_prune",
 }
 # groups whose first argument is a subcommand
 GROUPS = ("image", "system", "container", "network", "volume", "builder", "manifest")

@@ -118,7 +118,8 @@ def _supervise(svc: ContainerService, cid: str, attach: Attach | None, ready: in
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
+        # A handler, not SIG_IGN: ignored dispositions survive execve into the container.
+        signal.signal(sig, lambda *_: None)
     backoff = 0.1
     while True:
         t0 = time.monotonic()

@@ -183,3 +183,25 @@ def test_fifty_parallel_containers(root: Path) -> None:
     dy(root, "rm", "-f", *ids)
     assert dy(root, "ps", "-aq").out == ""
     _assert_clean(root)
+
+
+def test_healthcheck_states(root: Path) -> None:
+    dy(root, "run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok",
+       "--health-interval", "300ms", "--health-retries", "2", "busybox", "sleep", "60")  # fmt: skip
+
+    def status() -> str:
+        return dy(root, "ps", "--filter", "name=hc", "--format", "{{.Status}}").out.strip()
+
+    assert status().endswith("(health: starting)")
+    deadline = time.time() + 10
+    while not status().endswith("(unhealthy)") and time.time() < deadline:
+        time.sleep(0.1)
+    assert status().endswith("(unhealthy)")
+    dy(root, "exec", "hc", "touch", "/tmp/ok")
+    deadline = time.time() + 10
+    while not status().endswith("(healthy)") and time.time() < deadline:
+        time.sleep(0.1)
+    assert status().endswith("(healthy)")
+    health = _record(root, "hc")["State"]["Health"]
+    assert health["Status"] == "healthy" and health["Log"][-1]["ExitCode"] == 0
+    dy(root, "rm", "-f", "hc")

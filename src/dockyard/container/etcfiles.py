@@ -1,80 +1,61 @@
-"""The /etc files Docker writes for each container: hosts, hostname, resolv.conf.
+"""The /etc files Docker gives each container: hosts, hostname, resolv.conf.
 
-They live in the container's directory and are bind-mounted over the image's files, so the
-image never changes. resolv.conf is the host's with loopback nameservers removed (they mean
-nothing inside a network namespace), as Docker does; with none left, Docker's defaults apply.
+The network library writes them (`network.dns`, per network mode: the container's own files in
+its directory, the host's copies for `--network host`, the other container's for
+`container:`); this module adds what the run flags ask for (`--add-host` lines, `--dns`,
+`--dns-search`) and returns the bind mounts that place them over the image's files, so the
+image never changes.
+
+Invariants: files are rewritten in place (`dns.write_file`), so a bind mount into a running
+container keeps seeing them. Known limit: on a user network the manager rewrites a member's
+hosts file when a peer joins or leaves, and the `--add-host` lines are lost until the container
+restarts.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dockyard.container.model import Container
-
-_DEFAULT_DNS = ("8.8.8.8", "8.8.4.4")
-
-
-def resolv_conf(host_text: str, host_network: bool) -> str:
-    if host_network:
-        return host_text
-    lines = []
-    servers = 0
-    for line in host_text.splitlines():
-        parts = line.split()
-        if parts[:1] == ["nameserver"] and len(parts) > 1:
-            if parts[1].startswith("127.") or parts[1] == "::1":
-                continue
-            servers += 1
-        lines.append(line)
-    if not servers:
-        lines += [f"nameserver {s}" for s in _DEFAULT_DNS]
-    return "\n".join(lines) + "\n"
+if TYPE_CHECKING:
+    from dockyard.container.model import Container
+    from dockyard.network.setup import ContainerNetwork
 
 
-def hosts(hostname: str, ip: str | None, extra: list[str]) -> str:
-    out = [
-        "127.0.0.1\tlocalhost",
-        "::1\tlocalhost ip6-localhost ip6-loopback",
-        "fe00::0\tip6-localnet",
-        "ff00::0\tip6-mcastprefix",
-        "ff02::1\tip6-allnodes",
-        "ff02::2\tip6-allrouters",
-    ]
-    for e in extra:
-        name, _, addr = e.partition(":")
-        out.append(f"{addr}\t{name}")
-    if ip:
-        out.append(f"{ip}\t{hostname}")
-    return "\n".join(out) + "\n"
+def apply_flags(c: Container, net: ContainerNetwork) -> None:
+    """`--add-host` lines appended to hosts; `--dns`/`--dns-search` in resolv.conf."""
+    from dockyard.network import dns
+
+    if net.mode.kind == "container":  # the other container's files: not ours to change
+        return
+    extra = c.host_config.get("ExtraHosts") or []
+    if extra:
+        lines = []
+        for e in extra:
+            name, _, addr = str(e).partition(":")
+            lines.append(f"{addr}\t{name}\n")
+        dns.write_file(net.hosts_path, net.hosts_path.read_text() + "".join(lines))
+    servers = c.host_config.get("Dns") or []
+    search = c.host_config.get("DnsSearch") or []
+    if servers or search:
+        text = dns.render_resolv(dns.host_resolv_text(), dns=servers, search=search)
+        dns.write_file(net.resolv_path, text)
 
 
-def write(
-    d: Path, c: Container, *, host_network: bool, ip: str | None = None
-) -> list[dict[str, Any]]:
-    """Write the files into the container dir; return the bind mounts that place them."""
-    hostname = c.config.get("Hostname") or c.id[:12]
-    try:
-        host_resolv = Path("/etc/resolv.conf").read_text()
-    except OSError:
-        host_resolv = ""
-    files = {
-        "hostname": hostname + "\n",
-        "hosts": hosts(hostname, ip, c.host_config.get("ExtraHosts") or [])
-        if not host_network
-        else Path("/etc/hosts").read_text(),
-        "resolv.conf": resolv_conf(host_resolv, host_network),
-    }
-    mounts = []
-    for name, text in files.items():
-        p = d / name
-        p.write_text(text)
-        mounts.append(
-            {
-                "destination": f"/etc/{name}",
-                "type": "bind",
-                "source": str(p),
-                "options": ["rbind", "rprivate"],
-            }
-        )
-    return mounts
+def mounts(net: ContainerNetwork) -> list[dict[str, Any]]:
+    """Bind mounts placing the network's hosts, hostname and resolv.conf in /etc."""
+    out = []
+    for name, path in (
+        ("hosts", net.hosts_path),
+        ("hostname", net.hostname_path),
+        ("resolv.conf", net.resolv_path),
+    ):
+        if path.exists():
+            out.append(
+                {
+                    "destination": f"/etc/{name}",
+                    "type": "bind",
+                    "source": str(path),
+                    "options": ["rbind", "rprivate"],
+                }
+            )
+    return out

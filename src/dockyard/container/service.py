@@ -365,6 +365,9 @@ class ContainerService:
         self._update(cid, running)
         return Running(pid=pid, stdout=parent_fds[0], stderr=parent_fds[1], tty=tty, log=log)
 
+    def set_health(self, cid: str, health: dict[str, Any]) -> None:
+        self._update(cid, lambda r: setattr(r.state, "health", health))
+
     def record_start_failure(self, cid: str, error: str, code: int) -> None:
         def failed(r: Container) -> None:
             r.state.status = "exited" if r.state.started_at != ZERO_TIME else "created"

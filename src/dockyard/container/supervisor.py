@@ -24,12 +24,14 @@ import os
 import selectors
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import DockyardError, NotFound
 
 if TYPE_CHECKING:
+    from dockyard.container.health import HealthMonitor
     from dockyard.container.service import ContainerService
 
 
@@ -136,7 +138,8 @@ def _supervise(svc: ContainerService, cid: str, attach: Attach | None, ready: in
             os.write(ready, b'{"ok": true}')
             os.close(ready)
             first = False
-        code = _pump(run, attach, saved_stdin, wake_r)
+        monitor = _health_monitor(svc, cid, wake_w)
+        code = _pump(run, attach, saved_stdin, wake_r, monitor, lambda h: svc.set_health(cid, h))
         restart = svc.finish_process(cid, run, code)
         if not restart:
             break
@@ -156,8 +159,27 @@ def _supervise(svc: ContainerService, cid: str, attach: Attach | None, ready: in
     return 0
 
 
-def _pump(run: object, attach: Attach | None, stdin_fd: int, wake_r: int) -> int:
-    """Copy container output to the log and the attached CLI until the init exits."""
+def _health_monitor(svc: ContainerService, cid: str, wake_w: int) -> HealthMonitor | None:
+    from dockyard.container.health import HealthMonitor
+
+    cfg = svc.get(cid).config.get("Healthcheck") or {}
+    mon = HealthMonitor(cfg, svc.engine.root, cid, wake_w)
+    if not mon.enabled:
+        return None
+    svc.set_health(cid, {"Status": "starting", "FailingStreak": 0, "Log": []})
+    return mon
+
+
+def _pump(
+    run: object,
+    attach: Attach | None,
+    stdin_fd: int,
+    wake_r: int,
+    monitor: HealthMonitor | None = None,
+    on_health: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """Copy container output to the log and the attached CLI until the init exits;
+    run healthchecks when they are due."""
     from dockyard.container.service import Running
 
     assert isinstance(run, Running)
@@ -175,8 +197,15 @@ def _pump(run: object, attach: Attach | None, stdin_fd: int, wake_r: int) -> int
         targets["stderr"] = attach.stdout
     status: int | None = None
     deadline: float | None = None
+    first_health, last_health = True, None
     while outs:
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        now = time.monotonic()
+        timeout = None if deadline is None else max(0.0, deadline - now)
+        if monitor is not None and status is None:
+            monitor.maybe_start(now)
+            due = monitor.due_in(now)
+            if due is not None:
+                timeout = due if timeout is None else min(timeout, due)
         events = sel.select(timeout)
         if not events and deadline is not None:
             break
@@ -185,6 +214,11 @@ def _pump(run: object, attach: Attach | None, stdin_fd: int, wake_r: int) -> int
             if name == "wake":
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 512)
+                if monitor is not None and on_health is not None:
+                    h = monitor.collect(None if first_health else last_health)
+                    if h is not None:
+                        first_health, last_health = False, h
+                        on_health(h)
             elif name == "stdin":
                 try:
                     data = os.read(stdin_fd, 65536)

@@ -19,7 +19,8 @@ def status_text(c: Container, now: float | None = None) -> str:
     n = time.time() if now is None else now
     s = c.state
     if s.status == "running":
-        health = f" ({s.health['Status']})" if s.health and s.health.get("Status") else ""
+        hs = (s.health or {}).get("Status")
+        health = f" (health: {hs})" if hs == "starting" else (f" ({hs})" if hs else "")
         return f"Up {human_duration(_ago(s.started_at, n))}{health}"
     if s.status == "paused":
         return f"Up {human_duration(_ago(s.started_at, n))} (Paused)"

@@ -1,0 +1,304 @@
+"""A container's network as the container service sees it (layer L4 glue over `network/`).
+
+Responsibility: check the network part of `create` (mode, target container, published ports,
+aliases) and record it; give a container its network before the runtime creates it (a netns to
+put in the spec, the /etc files to bind-mount, the host-port reservations, which stay open in
+the calling process — the supervisor — until `release`); release it after the container exits;
+connect and disconnect networks (`network connect/disconnect`).
+
+Record layout (`Container.network`, JSON in the container record):
+    {"Endpoints": {network name: {"Aliases": [...] | None, "IPAMConfig": {...} | None}},
+     "Settings": Docker's NetworkSettings while the container runs ({} before its first start)}
+`Endpoints` lists, in order, the networks of a container in `bridge` or user-network mode
+(empty for `host`, `none`, `container:`); the first one takes the published ports and the
+default route. `HostConfig.NetworkMode` stays as given (`container:<full id>` once resolved).
+
+Invariants: `attach` leaves nothing behind when it fails (the library's `setup_container`
+undoes its own steps, and the extra networks are detached here); `release` is idempotent and
+safe to call from any process (the CLI's reconcile after a supervisor died, or the supervisor).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from dockyard.container.model import Container
+    from dockyard.engine import Engine
+    from dockyard.network.model import Endpoint, NetworkMode
+    from dockyard.network.ports import PortBinding
+
+
+@dataclass
+class Attached:
+    """What `attach` gives the service: the spec's netns and the files' bind mounts."""
+
+    netns: str | None  # a path to join, or None to share the host's
+    mounts: list[dict[str, Any]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def mode_text(host_config: dict[str, Any]) -> str:
+    mode = str(host_config.get("NetworkMode") or "")
+    return "bridge" if mode in ("", "default") else mode
+
+
+def mode_of(c: Container) -> NetworkMode:
+    from dockyard.network.model import NetworkMode
+
+    return NetworkMode.parse(mode_text(c.host_config))
+
+
+# ---- create ---------------------------------------------------------------------------------
+
+
+def prepare(
+    engine: Engine,
+    lookup: Callable[[str], str],
+    config: dict[str, Any],
+    host_config: dict[str, Any],
+) -> dict[str, Any]:
+    """Validate the network part of a create request (editing `config`/`host_config` in place:
+    `container:NAME` → `container:<id>`, published ports added to `ExposedPorts`, the API's
+    `NetworkingConfig` popped from `config`); return the record's `network` value."""
+    from dockyard.network.model import NetworkMode
+
+    networking = config.pop("NetworkingConfig", None) or {}
+    host_config["NetworkMode"] = mode_text(host_config)
+    mode = NetworkMode.parse(host_config["NetworkMode"])
+    bindings = port_bindings(host_config)
+    if bindings:
+        exposed = dict(config.get("ExposedPorts") or {})
+        for b in bindings:
+            exposed.setdefault(b.key, {})
+        config["ExposedPorts"] = exposed
+    wanted: dict[str, Any] = dict(networking.get("EndpointsConfig") or {})
+    if mode.kind == "container":
+        if bindings or host_config.get("PublishAllPorts"):
+            raise InvalidArgument(
+                "conflicting options: port publishing and the container type network mode"
+            )
+        host_config["NetworkMode"] = f"container:{lookup(mode.target)}"
+    if mode.kind == "network":
+        engine.networks.get(mode.target)  # NotFound: "network NAME not found"
+    for name, ep in wanted.items():
+        aliases = (ep or {}).get("Aliases")
+        ip = ((ep or {}).get("IPAMConfig") or {}).get("IPv4Address")
+        if mode.kind != "network" and aliases:
+            raise InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+            )
+        if mode.kind != "network" and ip:
+            raise InvalidArgument(
+                "user specified IP address is supported on user defined networks only"
+            )
+        if name != mode.target and name != host_config["NetworkMode"]:
+            raise InvalidArgument(f"network {name} is not the container's network mode")
+    if mode.kind not in ("bridge", "network"):
+        return {"Endpoints": {}, "Settings": {}}
+    first = wanted.get(mode.target) or wanted.get(host_config["NetworkMode"]) or {}
+    return {"Endpoints": {mode.target: _endpoint_config(first)}, "Settings": {}}
+
+
+def _endpoint_config(ep: dict[str, Any]) -> dict[str, Any]:
+    aliases = [str(a) for a in ep.get("Aliases") or []]
+    ip = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
+    return {"Aliases": aliases or None, "IPAMConfig": {"IPv4Address": ip} if ip else None}
+
+
+def _host_port_text(b: PortBinding) -> str:
+    if not b.host_port:
+        return ""
+    if b.host_port_end > b.host_port:
+        return f"{b.host_port}-{b.host_port_end}"
+    return str(b.host_port)
+
+
+def port_bindings_shape(specs: list[str]) -> dict[str, list[dict[str, str]]]:
+    """`-p` values → Docker's `HostConfig.PortBindings` (`{"80/tcp": [{HostIp, HostPort}]}`)."""
+    from dockyard.network.ports import parse_port_specs
+
+    out: dict[str, list[dict[str, str]]] = {}
+    for b in parse_port_specs(specs):
+        out.setdefault(b.key, []).append({"HostIp": b.host_ip, "HostPort": _host_port_text(b)})
+    return out
+
+
+def port_bindings(host_config: dict[str, Any]) -> list[PortBinding]:
+    """`HostConfig.PortBindings` (Docker's shape) → the network library's bindings."""
+    from dockyard.network.ports import parse_port_spec
+
+    out: list[PortBinding] = []
+    for key, entries in (host_config.get("PortBindings") or {}).items():
+        for e in entries or [{}]:
+            ip = str((e or {}).get("HostIp") or "")
+            port = str((e or {}).get("HostPort") or "")
+            host = f"[{ip}]" if ":" in ip else ip
+            spec = f"{host}:{port}:{key}" if host else (f"{port}:{key}" if port else key)
+            for b in parse_port_spec(spec):
+                if b not in out:
+                    out.append(b)
+    return out
+
+
+def _wanted_ports(c: Container) -> list[PortBinding]:
+    from dockyard.network.ports import publish_all
+
+    out = port_bindings(c.host_config)
+    if c.host_config.get("PublishAllPorts"):
+        bound = {b.key for b in out}
+        exposed = [k for k in (c.config.get("ExposedPorts") or {}) if k not in bound]
+        out += publish_all(exposed)
+    return out
+
+
+# ---- start and exit -------------------------------------------------------------------------
+
+
+def attach(engine: Engine, c: Container, lookup: Callable[[str], str]) -> Attached:
+    """Give `c` its network (before the runtime creates it). The port reservations stay open
+    in this process (the supervisor) until `release`."""
+    from dockyard.container import etcfiles
+    from dockyard.network.setup import setup_container
+
+    mode = mode_of(c)
+    mgr = engine.networks
+    hostname = str(c.config.get("Hostname") or c.id[:12])
+    wanted = dict((c.network or {}).get("Endpoints") or {})
+    if mode.kind == "container":
+        mode = _resolved(mode, lookup)
+    first: str | None = None
+    if mode.kind in ("bridge", "network"):
+        first = next(iter(wanted), None)
+        if first is None:  # disconnected from every network: loopback only, as Docker
+            mode = type(mode).parse("none")
+    mode_arg = mode if first is None else _mode_for(first)
+    first_cfg = wanted.get(first or "", {}) or {}
+    net = setup_container(
+        mgr,
+        c.id,
+        mode_arg,
+        name=c.name,
+        hostname=hostname,
+        aliases=first_cfg.get("Aliases") or (),
+        ports=_wanted_ports(c) if mode.kind != "host" else (),
+        ip=(first_cfg.get("IPAMConfig") or {}).get("IPv4Address") or None,
+    )
+    eps: list[Endpoint] = list(net.endpoints)
+    try:
+        for name, cfg in list(wanted.items())[1:]:
+            eps.append(_connect(engine, c, name, cfg or {}))
+        etcfiles.apply_flags(c, net)
+    except BaseException:
+        release(engine, c.id)
+        raise
+    return Attached(
+        netns=str(net.netns) if net.netns else None,
+        mounts=etcfiles.mounts(net),
+        settings=settings_of(mode_arg, net.netns, eps),
+    )
+
+
+def _mode_for(network: str) -> NetworkMode:
+    from dockyard.network.model import NetworkMode
+
+    return NetworkMode.parse(network)
+
+
+def _resolved(mode: NetworkMode, lookup: Callable[[str], str]) -> NetworkMode:
+    from dockyard.network.model import NetworkMode
+
+    try:
+        return NetworkMode("container", lookup(mode.target))
+    except NotFound:
+        raise NotFound(f"No such container: {mode.target}") from None
+
+
+def _connect(engine: Engine, c: Container, network: str, cfg: dict[str, Any]) -> Endpoint:
+    mgr = engine.networks
+    return mgr.attach(
+        c.id,
+        mgr.netns_path(c.id),
+        network,
+        aliases=cfg.get("Aliases") or (),
+        hostname=str(c.config.get("Hostname") or c.id[:12]),
+        name=c.name,
+        ip=(cfg.get("IPAMConfig") or {}).get("IPv4Address") or None,
+        files_dir=mgr.state_dir / "containers" / c.id,
+    )
+
+
+def release(engine: Engine, cid: str) -> None:
+    """Detach `cid` from every network, close its port reservations, delete its netns."""
+    from dockyard.network.setup import teardown_container
+
+    teardown_container(engine.networks, cid)
+
+
+# ---- connect / disconnect -------------------------------------------------------------------
+
+
+def check_connectable(c: Container) -> None:
+    kind = mode_of(c).kind
+    if kind == "host":
+        raise Conflict("container cannot be disconnected from host network or connected to host")
+    if kind in ("none", "container"):
+        raise Conflict(
+            "container sharing network namespace with another container or host cannot be "
+            "connected to any other network"
+        )
+
+
+def connect_running(engine: Engine, c: Container, network: str, cfg: dict[str, Any]) -> None:
+    _connect(engine, c, network, cfg)
+
+
+def disconnect_running(engine: Engine, c: Container, network: str) -> None:
+    engine.networks.detach(c.id, network)
+
+
+def live_settings(engine: Engine, c: Container) -> dict[str, Any]:
+    mgr = engine.networks
+    path = mgr.netns_path(c.id)
+    return settings_of(mode_of(c), path, mgr.endpoints(c.id))
+
+
+def settings_of(mode: NetworkMode, netns: Path | None, eps: list[Endpoint]) -> dict[str, Any]:
+    """Docker's NetworkSettings of a running container."""
+    from dockyard.network.model import network_settings
+
+    s = network_settings(eps)
+    s["SandboxKey"] = str(netns) if netns else ""
+    if not eps and mode.kind in ("host", "none"):
+        s["Networks"] = {mode.kind: blank_endpoint()}
+    return s
+
+
+def blank_endpoint(network_id: str = "") -> dict[str, Any]:
+    return {
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": None,
+        "MacAddress": "",
+        "NetworkID": network_id,
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": None,
+    }
+
+
+def suppress_release(engine: Engine, cid: str) -> None:
+    """`release` for cleanup paths: never raises (the manager's repair finishes the job)."""
+    with contextlib.suppress(DockyardError, OSError):
+        release(engine, cid)

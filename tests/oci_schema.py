@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-SCHEMAS = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "oci-image-schemas"
+SCHEMAS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "oci-image-schemas"
+)
 FILES = {
     "manifest": "image-manifest-schema.json",
     "index": "image-index-schema.json",

@@ -37,8 +37,6 @@ def test_prefix_lookup(tmp_path: Path) -> None:
     assert db.images_by_prefix("abc") == ["sha256:abc1"]
 
 
-
-
 def test_leases_of_live_processes_protect_content(tmp_path: Path) -> None:
     db = MetaDB(tmp_path)
     with db.lease() as lid:

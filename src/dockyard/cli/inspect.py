@@ -32,7 +32,7 @@ def _find(ctx: Context, name: str, kind: str | None) -> dict[str, Any]:
             if kind == "container":
                 raise
     img = ctx.engine.images.resolve(name)
-    return inspect_image(img)
+    return inspect_image(img, manifest_size=ctx.engine.content.size(img.manifest_digest))
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

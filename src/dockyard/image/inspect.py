@@ -48,7 +48,9 @@ def container_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def inspect_image(img: Image, graph: dict[str, str] | None = None) -> dict[str, Any]:
+def inspect_image(
+    img: Image, graph: dict[str, str] | None = None, manifest_size: int = 0
+) -> dict[str, Any]:
     c = img.config
     return {
         "Id": str(img.id),
@@ -70,7 +72,7 @@ def inspect_image(img: Image, graph: dict[str, str] | None = None) -> dict[str, 
         "Descriptor": {
             "mediaType": img.manifest.media_type,
             "digest": str(img.manifest_digest),
-            "size": 0,
+            "size": manifest_size,
         },
     }
 

@@ -62,8 +62,9 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     a("--health-start-interval")
     a("--no-healthcheck", action="store_true")
     a("--runtime")
-    a("--network", "--net", default="none")
-    a("--network-alias", action="append", default=[])
+    a("--network", "--net", default="bridge")
+    a("--network-alias", "--net-alias", action="append", default=[])
+    a("--ip")
     a("-p", "--publish", action="append", default=[])
     a("-P", "--publish-all", action="store_true")
     a("--expose", action="append", default=[])
@@ -274,7 +275,7 @@ def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
         "Init": bool(args.init),
         "RestartPolicy": _restart(args.restart),
         "AutoRemove": bool(getattr(args, "rm", False)),
-        "NetworkMode": "none" if args.network == "default" else args.network,
+        "NetworkMode": "bridge" if args.network == "default" else args.network,
         "PortBindings": {},
         "PublishAllPorts": bool(args.publish_all),
         "ExtraHosts": args.add_host or None,
@@ -283,8 +284,7 @@ def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
         "Runtime": args.runtime or "dockyard",
         "ShmSize": _size(args.shm_size, "--shm-size") or 0,
     }
-    if args.publish:
-        host["PortBindings"] = {"_raw": list(args.publish)}
+    _network_flags(args, config, host)
     if host["Memory"] and host["MemorySwap"] and 0 < host["MemorySwap"] < host["Memory"]:
         raise InvalidArgument(
             "Minimum memoryswap limit should be larger than memory limit, see usage"
@@ -292,6 +292,25 @@ def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
     if args.restart != "no" and host["AutoRemove"]:
         raise InvalidArgument("Conflicting options: --restart and --rm")
     return config, host
+
+
+def _network_flags(args: argparse.Namespace, config: dict[str, Any], host: dict[str, Any]) -> None:
+    """`-p` → `HostConfig.PortBindings` (and `ExposedPorts`), as Docker's CLI shapes them;
+    `--network-alias`/`--ip` → the API's `NetworkingConfig` (popped by the engine's create)."""
+    if args.publish:
+        from dockyard.container.networking import port_bindings_shape
+
+        bindings = port_bindings_shape(list(args.publish))
+        host["PortBindings"] = bindings
+        exposed = dict(config.get("ExposedPorts") or {})
+        for key in bindings:
+            exposed.setdefault(key, {})
+        config["ExposedPorts"] = exposed
+    if args.network_alias or args.ip:
+        ep: dict[str, Any] = {"Aliases": list(args.network_alias) or None}
+        if args.ip:
+            ep["IPAMConfig"] = {"IPv4Address": args.ip}
+        config["NetworkingConfig"] = {"EndpointsConfig": {host["NetworkMode"]: ep}}
 
 
 def quote_command(args: list[str]) -> str:

@@ -53,7 +53,7 @@ def _go_quote(s: str) -> str:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from dockyard.container.query import select
-    from dockyard.container.view import command_text, status_text
+    from dockyard.container.view import command_text, port_list, ports_text, status_text
     from dockyard.units import parse_time, since
 
     containers = ctx.engine.containers.list_containers()
@@ -83,12 +83,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 "RunningFor": since(c.created, now),
                 "Status": status_text(c, now),
                 "State": c.state.status,
-                "Ports": "",
+                "Ports": ports_text(port_list(c)),
                 "Names": c.name,
                 "Size": "0B",
                 "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
                 "Mounts": "",
-                "Networks": c.host_config.get("NetworkMode") or "",
+                "Networks": ",".join((c.network or {}).get("Endpoints") or {})
+                or c.host_config.get("NetworkMode")
+                or "",
                 "LocalVolumes": "0",
             }
         )

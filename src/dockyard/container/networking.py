@@ -255,14 +255,6 @@ def check_connectable(c: Container) -> None:
         )
 
 
-def connect_running(engine: Engine, c: Container, network: str, cfg: dict[str, Any]) -> None:
-    _connect(engine, c, network, cfg)
-
-
-def disconnect_running(engine: Engine, c: Container, network: str) -> None:
-    engine.networks.detach(c.id, network)
-
-
 def live_settings(engine: Engine, c: Container) -> dict[str, Any]:
     mgr = engine.networks
     path = mgr.netns_path(c.id)
@@ -302,3 +294,70 @@ def suppress_release(engine: Engine, cid: str) -> None:
     """`release` for cleanup paths: never raises (the manager's repair finishes the job)."""
     with contextlib.suppress(DockyardError, OSError):
         release(engine, cid)
+
+
+def connect(
+    engine: Engine,
+    container: str,
+    network: str,
+    *,
+    aliases: list[str] | None = None,
+    ip: str | None = None,
+) -> None:
+    """`network connect`: attach now if the container runs; record it for its next start."""
+    svc = engine.containers
+    c = svc.get(container)
+    check_connectable(c)
+    if network in ("host", "none"):
+        raise Conflict(
+            "container cannot be disconnected from host network or connected to host network"
+            if network == "host"
+            else "container cannot be connected to multiple networks with one of the networks"
+            " in private (none) mode"
+        )
+    n = engine.networks.get(network)
+    if (aliases or ip) and n.builtin:
+        raise InvalidArgument(
+            "network-scoped alias is supported only for containers in user defined networks"
+            if aliases
+            else "user specified IP address is supported on user defined networks only"
+        )
+    cfg = _endpoint_config({"Aliases": aliases, "IPAMConfig": {"IPv4Address": ip or ""}})
+    if n.name in ((c.network or {}).get("Endpoints") or {}):
+        raise Conflict(f"endpoint with name {c.name} already exists in network {n.name}")
+    running = c.state.status in ("running", "paused")
+    if running:
+        _connect(engine, c, n.name, cfg)
+
+    def update(r: Container) -> None:
+        r.network = dict(r.network or {})
+        r.network["Endpoints"] = {**(r.network.get("Endpoints") or {}), n.name: cfg}
+        if running:
+            r.network["Settings"] = live_settings(engine, r)
+
+    svc._update(c.id, update)
+
+
+def disconnect(engine: Engine, container: str, network: str) -> None:
+    """`network disconnect`: detach now if the container runs, and forget the network."""
+    svc = engine.containers
+    c = svc.get(container)
+    if mode_of(c).kind == "host" or network == "host":
+        raise Conflict("container cannot be disconnected from host network or connected to host")
+    n = engine.networks.get(network)
+    if n.name not in ((c.network or {}).get("Endpoints") or {}):
+        raise NotFound(f"container {c.id} is not connected to network {n.name}")
+    running = c.state.status in ("running", "paused")
+    if running:
+        with contextlib.suppress(NotFound):
+            engine.networks.detach(c.id, n.name)
+
+    def update(r: Container) -> None:
+        r.network = dict(r.network or {})
+        eps = dict(r.network.get("Endpoints") or {})
+        eps.pop(n.name, None)
+        r.network["Endpoints"] = eps
+        if running:
+            r.network["Settings"] = live_settings(engine, r)
+
+    svc._update(c.id, update)

@@ -83,6 +83,9 @@ class ContainerService:
             old = self.engine.__dict__.pop(attr, None)
             if attr == "meta" and old is not None:
                 old.close()
+        nets = self.engine.__dict__.pop("networks", None)
+        if nets is not None:  # the network DB too; a parent holds no port reservations
+            nets.close()
 
     @property
     def meta(self) -> Any:
@@ -222,6 +225,10 @@ class ContainerService:
         cfg["Image"] = image
         if not [*(cfg.get("Entrypoint") or []), *(cfg.get("Cmd") or [])]:
             raise InvalidArgument("no command specified")
+        from dockyard.container import networking
+
+        hc = dict(host_config)
+        network = networking.prepare(self.engine, self.lookup, cfg, hc)
         cid = os.urandom(32).hex()
         c = Container(
             id=cid,
@@ -230,7 +237,8 @@ class ContainerService:
             image_id=str(img.id),
             created=rfc3339(),
             config=cfg,
-            host_config=dict(host_config),
+            host_config=hc,
+            network=network,
         )
         d = self.dir(cid)
         for sub in ("upper", "work", "rootfs"):
@@ -290,22 +298,27 @@ class ContainerService:
 
     def start_process(self, cid: str, *, stdin_fd: int = -1) -> Running:
         """Mount, write the bundle, create and start the container (in the supervisor)."""
-        from dockyard.container import etcfiles
+        from dockyard.container import networking
         from dockyard.container.spec import build_spec
         from dockyard.runtime import jsonio
 
         c = self._load(cid)
         d = self.dir(cid)
-        rootfs = self._mount_rootfs(c)
-        img = self.engine.images.get(c.image_id)
-        mode = c.host_config.get("NetworkMode") or "none"
-        netns: str | None = None if mode == "host" else ""
-        extra = etcfiles.write(d, c, host_network=mode == "host")
-        extra += _user_mounts(c)
-        spec = build_spec(c, img.config.config, rootfs, netns=netns, extra_mounts=extra)
-        bundle = d / "bundle"
-        bundle.mkdir(exist_ok=True)
-        (bundle / "config.json").write_text(jsonio.dumps(spec))
+        net = networking.attach(self.engine, c, self.lookup)  # ports held here until release
+        try:
+            rootfs = self._mount_rootfs(c)
+            img = self.engine.images.get(c.image_id)
+            extra = net.mounts + _user_mounts(c)
+            spec = build_spec(
+                c, img.config.config, rootfs, netns=net.netns, extra_mounts=extra,
+                seccomp=_seccomp(c),
+            )  # fmt: skip
+            bundle = d / "bundle"
+            bundle.mkdir(exist_ok=True)
+            (bundle / "config.json").write_text(jsonio.dumps(spec))
+        except BaseException:
+            networking.suppress_release(self.engine, cid)
+            raise
         log = LogWriter(
             d / f"{cid}-json.log",
             **_log_opts(c.host_config.get("LogConfig") or {}),
@@ -341,6 +354,7 @@ class ContainerService:
                     os.close(fd)
             log.close()
             self._unmount(cid)
+            networking.suppress_release(self.engine, cid)
             raise
         finally:
             for i, fd in enumerate(saved):
@@ -361,6 +375,7 @@ class ContainerService:
                 init_start=_proc_start(pid),
                 health=r.state.health,
             )
+            r.network = {**(r.network or {}), "Settings": net.settings}
 
         self._update(cid, running)
         return Running(pid=pid, stdout=parent_fds[0], stderr=parent_fds[1], tty=tty, log=log)
@@ -513,9 +528,12 @@ class ContainerService:
             pass
 
     def _cleanup_runtime(self, cid: str) -> None:
+        from dockyard.container import networking
+
         with contextlib.suppress(DockyardError, OSError):
             self.runtime.delete(cid, force=True)
         self._unmount(cid)
+        networking.suppress_release(self.engine, cid)  # ports, rules, veth, netns
 
     def _remove_files(self, cid: str) -> None:
         self._cleanup_runtime(cid)
@@ -577,6 +595,18 @@ def _user_mounts(c: Container) -> list[dict[str, Any]]:
         o = ["nosuid", "nodev", "noexec", *[x for x in str(opts).split(",") if x]]
         out.append({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o})
     return out
+
+
+def _seccomp(c: Container) -> dict[str, Any] | None:
+    """The container's seccomp filter: Docker's default for its capabilities, a profile
+    given with --security-opt seccomp=FILE, or none (unconfined, --privileged)."""
+    from dockyard.container.seccomp import from_security_opts
+    from dockyard.container.spec import capabilities
+
+    hc = c.host_config
+    return from_security_opts(
+        hc.get("SecurityOpt"), capabilities(hc), privileged=bool(hc.get("Privileged"))
+    )
 
 
 def parse_signal(sig: str | int) -> int:

@@ -7,8 +7,11 @@ tests marked `peer` skip when the peer tool is missing (CI installs every peer).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,3 +50,41 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _network_isolation() -> Iterator[None]:
+    """Give every state root of this session network names of its own (bridge, veths, nft
+    table: `dt<2 hex><4 hex of the root>`), never the production `dockyard0`/`dockyard`, and
+    remove everything carrying the session's tag at the end, with net.ipv4.ip_forward put
+    back as it was."""
+    tag = "dt" + secrets.token_hex(1)
+    old_tag = os.environ.get("DOCKYARD_NETWORK_TAG")
+    os.environ["DOCKYARD_NETWORK_TAG"] = tag
+    fwd_path = Path("/proc/sys/net/ipv4/ip_forward")
+    fwd = fwd_path.read_text() if fwd_path.exists() else None
+    try:
+        yield
+    finally:
+        if old_tag is None:
+            os.environ.pop("DOCKYARD_NETWORK_TAG", None)
+        else:
+            os.environ["DOCKYARD_NETWORK_TAG"] = old_tag
+        if os.geteuid() == 0:
+            _remove_tagged(tag)
+            if fwd is not None:
+                with contextlib.suppress(OSError):
+                    fwd_path.write_text(fwd)
+
+
+def _remove_tagged(tag: str) -> None:
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    for line in links.splitlines():
+        name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+        if name.startswith(tag):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    for line in tables.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2].startswith(tag):
+            subprocess.run(["nft", "delete", "table", parts[1], parts[2]], capture_output=True)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dockyard.snapshot.store import SnapshotStore
     from dockyard.store.content import ContentStore
     from dockyard.store.meta import MetaDB
+    from dockyard.volume.service import VolumeService
 
 
 class Engine:
@@ -71,6 +72,12 @@ class Engine:
         from dockyard.container.service import ContainerService
 
         return ContainerService(self)
+
+    @cached_property
+    def volumes(self) -> VolumeService:
+        from dockyard.volume.service import VolumeService
+
+        return VolumeService(self.root, self.meta, in_use=self.containers.users_of_volume)
 
     @cached_property
     def networks(self) -> NetworkManager:

@@ -19,4 +19,6 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     svc = ctx.engine.containers
-    return each(ctx, args.containers, lambda n: svc.remove(n, force=args.force))
+    return each(
+        ctx, args.containers, lambda n: svc.remove(n, force=args.force, volumes=args.volumes)
+    )

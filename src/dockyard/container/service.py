@@ -79,7 +79,7 @@ class ContainerService:
         Its writes can then land in a WAL that the parent deletes on close. With every
         connection closed at fork time, each side opens its own afterwards.
         """
-        for attr in ("images", "meta"):
+        for attr in ("images", "volumes", "meta"):
             old = self.engine.__dict__.pop(attr, None)
             if attr == "meta" and old is not None:
                 old.close()
@@ -150,6 +150,15 @@ class ContainerService:
 
     def list_containers(self) -> list[Container]:
         return [self.reconcile(Container.from_json(t)) for t in self.meta.containers()]
+
+    def users_of_volume(self, name: str) -> list[str]:
+        from dockyard.container.mounts import volume_names
+
+        return [
+            c.id
+            for c in (Container.from_json(t) for t in self.meta.containers())
+            if name in volume_names(c)
+        ]
 
     def users_of_image(self, image_id: str) -> list[tuple[str, bool]]:
         out = []
@@ -225,10 +234,11 @@ class ContainerService:
         cfg["Image"] = image
         if not [*(cfg.get("Entrypoint") or []), *(cfg.get("Cmd") or [])]:
             raise InvalidArgument("no command specified")
-        from dockyard.container import networking
+        from dockyard.container import mounts, networking
 
         hc = dict(host_config)
         network = networking.prepare(self.engine, self.lookup, cfg, hc)
+        mounts.normalize(self.engine, hc, icfg.get("Volumes") or {})
         cid = os.urandom(32).hex()
         c = Container(
             id=cid,
@@ -253,6 +263,7 @@ class ContainerService:
             except sqlite3.IntegrityError:
                 if name:
                     shutil.rmtree(d, ignore_errors=True)
+                    mounts.remove_anonymous(self.engine, mounts.volume_names(c))
                     other = self.meta.container_by_name(c.name)
                     raise Conflict(
                         f'Conflict. The container name "/{c.name}" is already in use by container '
@@ -298,7 +309,7 @@ class ContainerService:
 
     def start_process(self, cid: str, *, stdin_fd: int = -1) -> Running:
         """Mount, write the bundle, create and start the container (in the supervisor)."""
-        from dockyard.container import networking
+        from dockyard.container import mounts, networking
         from dockyard.container.spec import build_spec
         from dockyard.runtime import jsonio
 
@@ -308,7 +319,7 @@ class ContainerService:
         try:
             rootfs = self._mount_rootfs(c)
             img = self.engine.images.get(c.image_id)
-            extra = net.mounts + _user_mounts(c)
+            extra = net.mounts + mounts.spec_mounts(self.engine, c, rootfs)
             spec = build_spec(
                 c, img.config.config, rootfs, netns=net.netns, extra_mounts=extra,
                 seccomp=_seccomp(c),
@@ -426,7 +437,10 @@ class ContainerService:
         except NotFound:
             return True
         if c.host_config.get("AutoRemove"):
+            from dockyard.container import mounts
+
             self._remove_files(cid)
+            mounts.remove_anonymous(self.engine, mounts.volume_names(c))
             return True
         return False
 
@@ -506,7 +520,7 @@ class ContainerService:
 
     # remove -----------------------------------------------------------------------------
 
-    def remove(self, name_or_id: str, *, force: bool = False) -> None:
+    def remove(self, name_or_id: str, *, force: bool = False, volumes: bool = False) -> None:
         c = self.get(name_or_id)
         if c.state.running:
             if not force:
@@ -519,6 +533,10 @@ class ContainerService:
                 self.runtime.kill(c.id, signal.SIGKILL, all=True)
             self._wait_supervisor(c.id, 30)
         self._remove_files(c.id)
+        if volumes:
+            from dockyard.container import mounts
+
+            mounts.remove_anonymous(self.engine, mounts.volume_names(c))
 
     def _unmount(self, cid: str) -> None:
         from dockyard.linux import fsmount
@@ -571,30 +589,6 @@ def _log_opts(cfg: dict[str, Any]) -> dict[str, int]:
         "max_size": parse_size(size) if size else DEFAULT_MAX_SIZE,
         "max_file": int(files) if files else DEFAULT_MAX_FILE,
     }
-
-
-def _user_mounts(c: Container) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for b in c.host_config.get("Binds") or []:
-        parts = b.split(":")
-        if len(parts) < 2:
-            raise InvalidArgument(f"invalid volume specification: '{b}'")
-        src, dst = parts[0], parts[1]
-        mode = parts[2] if len(parts) > 2 else "rw"
-        if not src.startswith("/"):
-            raise InvalidArgument(f"named volumes are not supported yet: '{b}'")
-        out.append(
-            {
-                "destination": dst,
-                "type": "bind",
-                "source": src,
-                "options": ["rbind", "ro" if "ro" in mode.split(",") else "rw"],
-            }
-        )
-    for dst, opts in (c.host_config.get("Tmpfs") or {}).items():
-        o = ["nosuid", "nodev", "noexec", *[x for x in str(opts).split(",") if x]]
-        out.append({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o})
-    return out
 
 
 def _seccomp(c: Container) -> dict[str, Any] | None:

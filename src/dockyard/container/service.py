@@ -328,6 +328,7 @@ class ContainerService:
             bundle.mkdir(exist_ok=True)
             (bundle / "config.json").write_text(jsonio.dumps(spec))
         except BaseException:
+            self._unmount(cid)
             networking.suppress_release(self.engine, cid)
             raise
         log = LogWriter(

@@ -127,7 +127,12 @@ def _supervise(svc: ContainerService, cid: str, attach: Attach | None, ready: in
         t0 = time.monotonic()
         try:
             run = svc.start_process(cid, stdin_fd=saved_stdin)
-        except DockyardError as e:
+        except Exception as exc:  # any failure: report it, and leave nothing mounted or held
+            e = (
+                exc
+                if isinstance(exc, DockyardError)
+                else DockyardError(f"{type(exc).__name__}: {exc}")
+            )
             code = exit_code_for(e)
             svc.record_start_failure(cid, str(e), code)
             if first:

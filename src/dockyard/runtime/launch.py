@@ -1,0 +1,194 @@
+"""Forking a container's processes from the calling Python process (no second interpreter).
+
+Responsibility: `spawn(job)` forks stage 1, which makes itself non-dumpable, joins the cgroup and
+any namespaces given by path, then clones stage 2 with CLONE_PARENT and the new-namespace flags,
+so stage 2 (the container's init, or an exec'd process) is a direct child of the caller (unless the
+job is not adopted: a detached exec is left to the nearest subreaper or init). Stage 2
+runs `job.child(kernel, channel)`, which must end in execve. The caller gets stage 2's host pid.
+
+Why stage 1: setns(2) into a pid or user namespace must happen in a single-threaded process and
+changes only its children; doing it in a throwaway fork leaves the caller (the engine, a
+library user) untouched. Why CLONE_PARENT: the caller can waitpid the container directly. When
+there is nothing to join (the usual `create`), stage 2 is cloned from the caller directly.
+
+CVE-2019-5736 (a container overwriting the host runtime binary through /proc/PID/exe while the
+runtime joins it): our runtime-side process in the container is a fork of the host Python
+interpreter, so /proc/PID/exe points at the host's python binary. Stage 1 calls
+prctl(PR_SET_DUMPABLE, 0) *before* it joins any namespace; stage 2 inherits that, so a process in
+the container cannot open /proc/PID/exe, /proc/PID/fd/* or /proc/PID/mem of it (ptrace access
+checks fail for non-dumpable tasks) during the whole window until execve. execve then replaces
+the interpreter image (and resets dumpability for the container's own binary), and every fd >= 3
+is close-on-exec (`process.exec_process`), so no host file leaks into the container.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from dockyard.errors import DockyardError
+from dockyard.linux.kernel import CLONE_NEWCGROUP, CLONE_PARENT, NAMESPACES, PR_SET_DUMPABLE
+from dockyard.runtime.channel import Channel, pair
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from dockyard.linux.kernel import Kernel
+
+if TYPE_CHECKING:
+    from dockyard.linux.cgroups import Cgroup
+
+if TYPE_CHECKING:
+    ChildMain = Callable[[Kernel, Channel], None]
+
+
+class Job:
+    """What to start: namespaces to join (type, path), new-namespace clone flags, the child.
+
+    `adopt`: make stage 2 our child (CLONE_PARENT) — only when we will wait for it. A detached
+    exec must not be: as a zombie of ours it would keep the container's pid namespace (and so
+    its dying init) from being torn down until we reaped it."""
+
+    def __init__(
+        self,
+        child: ChildMain,
+        clone_flags: int,
+        join: list[tuple[str, str]],
+        cgroup: Cgroup | None,
+        adopt: bool = True,
+        stdio: tuple[int, int, int] | None = None,
+    ) -> None:
+        self.child = child
+        self.clone_flags = clone_flags
+        self.join = join
+        self.cgroup = cgroup
+        self.adopt = adopt
+        self.stdio = stdio
+
+
+def spawn(k: Kernel, job: Job) -> tuple[int, Channel]:
+    """Start `job`; returns (host pid of stage 2, parent end of its channel)."""
+    preload = getattr(k, "preload", None)
+    if preload is not None:
+        preload()  # load libc once here rather than in every child
+    parent, child = pair()
+    if not job.join and job.adopt:
+        return _spawn_direct(k, job, parent, child), parent
+    stage1 = os.fork()
+    if stage1 == 0:
+        parent.close()
+        _stage1(k, job, child)
+    child.close()
+    try:
+        msg = parent.expect("pid", defer=("ready", "hooks"))
+    finally:
+        _reap(stage1)
+    parent.send("cgroup")  # stage 2 was born in the cgroup stage 1 joined
+    return int(msg["pid"]), parent
+
+
+def _spawn_direct(k: Kernel, job: Job, parent: Channel, child: Channel) -> int:
+    """Nothing to join: clone stage 2 from the caller itself (one fork instead of two).
+
+    Non-dumpable first, as in stage 1 (no container process exists yet). We move the child
+    into its cgroup *while* it sets itself up (cgroup.procs writes are slow: each waits for an
+    RCU grace period), so the child must wait for our "cgroup" message before it execs, and
+    must unshare its cgroup namespace only then (the job's flags never include it here)."""
+    pid = k.clone(job.clone_flags & ~CLONE_NEWCGROUP)
+    if pid == 0:
+        parent.close()
+        try:
+            k.prctl(PR_SET_DUMPABLE, 0)
+            _enter(job, cgroup=False)
+        except BaseException as e:
+            _report(child, e)
+            os._exit(1)
+        _stage2(k, job, child)
+    child.close()
+    try:
+        if job.cgroup is not None:
+            job.cgroup.add(pid)
+        parent.send("cgroup")
+    except BaseException:
+        os.kill(pid, 9)
+        _reap(pid)
+        parent.close()
+        raise
+    return pid
+
+
+def _enter(job: Job, cgroup: bool = True) -> None:
+    """stdio and cgroup of the new process (before any namespace is joined)."""
+    if job.stdio is not None:
+        for target, fd in enumerate(job.stdio):
+            if fd != target:
+                os.dup2(fd, target)
+    if cgroup and job.cgroup is not None:
+        job.cgroup.add(os.getpid())
+
+
+def _reap(pid: int) -> None:
+    try:  # noqa: SIM105 - contextlib costs startup time
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _stage1(k: Kernel, job: Job, chan: Channel) -> NoReturn:
+    code = 1
+    try:
+        k.prctl(PR_SET_DUMPABLE, 0)  # before any setns: see the module docstring
+        _enter(job)
+        fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), kind) for kind, path in job.join]
+        for fd, kind in fds:
+            k.setns(fd, NAMESPACES[kind][0])
+            os.close(fd)
+        pid = k.clone((CLONE_PARENT if job.adopt else 0) | job.clone_flags & ~CLONE_NEWCGROUP)
+        if pid == 0:
+            _stage2(k, job, chan)
+        chan.send("pid", pid=pid)
+        code = 0
+    except BaseException as e:
+        _report(chan, e)
+    os._exit(code)
+
+
+def _stage2(k: Kernel, job: Job, chan: Channel) -> NoReturn:
+    try:
+        job.child(k, chan)
+        raise DockyardError("container process returned instead of exec'ing")
+    except BaseException as e:
+        _report(chan, e)
+    os._exit(1)
+
+
+def _report(chan: Channel, e: BaseException) -> None:
+    try:
+        chan.send_error(e)
+    except OSError:  # the parent is gone; say it where someone may see it
+        os.write(2, f"dockyard-runtime: {e}\n".encode())
+
+
+def namespaces_of(pid: int) -> list[tuple[str, str]]:
+    """(type, path) of each namespace of `pid` that differs from ours, user first."""
+    out: list[tuple[str, str]] = []
+    for kind, (_flag, name) in NAMESPACES.items():
+        theirs, ours = f"/proc/{pid}/ns/{name}", f"/proc/self/ns/{name}"
+        try:
+            if os.stat(theirs).st_ino != os.stat(ours).st_ino:
+                out.append((kind, theirs))
+        except FileNotFoundError:
+            continue
+    return sorted(out, key=lambda t: t[0] != "user")
+
+
+def write_id_maps(pid: int, linux: dict[str, Any]) -> None:
+    """uid_map and gid_map of a child in a new user namespace (from the parent)."""
+    for key, name in (("uidMappings", "uid_map"), ("gidMappings", "gid_map")):
+        maps = linux.get(key) or []
+        if not maps:
+            continue
+        text = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write(text)

@@ -205,3 +205,13 @@ def test_healthcheck_states(root: Path) -> None:
     health = _record(root, "hc")["State"]["Health"]
     assert health["Status"] == "healthy" and health["Log"][-1]["ExitCode"] == 0
     dy(root, "rm", "-f", "hc")
+
+
+def test_container_processes_start_with_default_signals(root: Path) -> None:
+    # Python ignores SIGPIPE and SIGXFSZ; a container must not inherit that (`yes | head`).
+    status = dy(root, "run", "--rm", "--network", "none", "busybox", "cat", "/proc/self/status")
+    lines = dict(x.split(":\t", 1) for x in status.out.splitlines() if ":\t" in x)
+    assert lines["SigIgn"].strip() == "0000000000000000"
+    assert lines["SigBlk"].strip() == "0000000000000000"
+    r = dy(root, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "yes | head -2")
+    assert r.out == "y\ny\n"

@@ -133,8 +133,29 @@ def chdir(process: dict[str, Any]) -> None:
         os.chdir(cwd)
 
 
+def reset_signals() -> None:
+    """Default dispositions and an empty mask for every signal, as a fresh process has them.
+
+    The interpreter ignores SIGPIPE and SIGXFSZ, and its callers may ignore or block others;
+    ignored dispositions and the mask survive execve, so without this the container's
+    programs would not die of SIGPIPE (`yes | head`) and might ignore SIGTERM.
+    """
+    import _signal  # type: ignore[import-not-found]  # `signal` would import enum
+
+    for n in range(1, _signal.NSIG):
+        if n in (_signal.SIGKILL, _signal.SIGSTOP):
+            continue
+        try:  # noqa: SIM105 - contextlib stays off this path
+            _signal.signal(n, _signal.SIG_DFL)
+        except (OSError, ValueError):  # reserved real-time signals of the C library
+            pass
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+
+
 def exec_process(k: Kernel, prep: Prepared, path: str, env: dict[str, str]) -> None:
-    """Load the late seccomp filter, close-on-exec every fd >= 3, execve. Never returns."""
+    """Reset signals, load the late seccomp filter, close-on-exec every fd >= 3, execve.
+    Never returns."""
+    reset_signals()
     if prep.process.get("noNewPrivileges") and prep.seccomp is not None:
         prep.seccomp.load()
     k.cloexec_from(3)

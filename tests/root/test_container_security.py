@@ -279,12 +279,6 @@ void _start(void) {
     for (;;) {}
 }
 """
-RUNTIME_BUG = (
-    "dockyard.linux.seccomp.compile_filter skips every negative number from "
-    "seccomp_syscall_resolve_name, but only -1 means unknown: other negatives are libseccomp's "
-    "pseudo-syscalls (names of a sub-architecture such as fstat64, mmap2, socketcall), so the "
-    "x86 half of the profile is lost"
-)
 
 
 @pytest.fixture
@@ -306,7 +300,6 @@ def i386_fstat64(tmp_path: Path) -> Path:
     return exe
 
 
-@pytest.mark.xfail(reason=RUNTIME_BUG, strict=False)
 def test_i386_syscalls_allowed_by_the_filter(i386_fstat64: Path) -> None:
     from dockyard.linux.seccomp import compile_filter
 
@@ -323,7 +316,6 @@ def test_i386_syscalls_allowed_by_the_filter(i386_fstat64: Path) -> None:
 
 
 @pytest.mark.peer
-@pytest.mark.xfail(reason=RUNTIME_BUG, strict=False)
 def test_i386_container_same_as_runc(
     runners: dict[str, Runner], tmp_path: Path, i386_fstat64: Path
 ) -> None:

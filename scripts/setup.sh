@@ -27,3 +27,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+# PYTHONDONTWRITEBYTECODE is set on these machines: compile once here so that every command
+# starts from bytecode instead of recompiling the project (tens of milliseconds per start).
+.venv/bin/python -m compileall -q src >/dev/null

@@ -17,9 +17,8 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from dockyard.linux.cgroups import _fs
@@ -28,8 +27,7 @@ from dockyard.linux.cgroups.plan import Write
 DESTROY_TIMEOUT = 10.0
 
 
-@dataclass(frozen=True)
-class CgroupStats:
+class CgroupStats(NamedTuple):
     """A snapshot of a cgroup's usage; None where the kernel doesn't report it (or "max")."""
 
     memory_usage: int | None = None

@@ -17,8 +17,8 @@ from __future__ import annotations
 import errno
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, Unavailable
 
@@ -146,8 +146,7 @@ def rmdir_tree(directory: Path, deadline: float) -> None:
 # ---- /proc parsing -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """A mounted cgroup hierarchy: where it is mounted and which cgroup is its root."""
 
     point: Path
@@ -161,8 +160,7 @@ class Mount:
         return self.point / rel.lstrip("/")
 
 
-@dataclass(frozen=True)
-class Hierarchies:
+class Hierarchies(NamedTuple):
     """The cgroup hierarchies mounted in our mount namespace."""
 
     v1: dict[str, Mount]  # subsystem ("cpu", "memory", "name=systemd") → its hierarchy's mount

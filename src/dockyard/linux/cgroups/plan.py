@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dockyard.errors import InvalidArgument, Unavailable
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     """Write `value` to the first existing file of `files` in `controller`'s cgroup."""
 
     controller: str  # v1 subsystem name, or the v2 controller ("" for cgroup.* core files)

@@ -61,21 +61,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             "Size": human_size(total),
             "Reclaimable": _reclaimable(total - active_size, total),
         },
-        {"Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
-        {
-            "Type": "Local Volumes",
-            "TotalCount": "0",
-            "Active": "0",
-            "Size": "0B",
-            "Reclaimable": "0B",
-        },
-        {
-            "Type": "Build Cache",
-            "TotalCount": "0",
-            "Active": "0",
-            "Size": "0B",
-            "Reclaimable": "0B",
-        },
+        _containers_row(ctx),
+        _volumes_row(ctx),
+        _build_cache_row(ctx),
     ]
     if not args.verbose:
         print_rows(ctx.out, args.format, rows, DEFAULT, HEADERS)
@@ -98,3 +86,54 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             )
     print_rows(ctx.out, None, irows, VERBOSE_IMAGES, VERBOSE_HEADERS)
     return 0
+
+
+def _containers_row(ctx: Context) -> dict[str, str]:
+    from dockyard.container.fsops import upper_size
+    from dockyard.units import human_size
+
+    svc = ctx.engine.containers
+    cs = svc.list_containers()
+    sizes = {c.id: upper_size(svc, c.id) for c in cs}
+    total = sum(sizes.values())
+    stopped = sum(sizes[c.id] for c in cs if not c.state.running)
+    active = sum(1 for c in cs if c.state.running)
+    return {
+        "Type": "Containers",
+        "TotalCount": str(len(cs)),
+        "Active": str(active),
+        "Size": human_size(total),
+        "Reclaimable": _reclaimable(stopped, total),
+    }
+
+
+def _volumes_row(ctx: Context) -> dict[str, str]:
+    from dockyard.units import human_size
+
+    vs = ctx.engine.volumes
+    vols = vs.list()
+    sizes = {v.name: vs.size(v.name) for v in vols}
+    used = {v.name for v in vols if ctx.engine.containers.users_of_volume(v.name)}
+    total = sum(sizes.values())
+    free = sum(n for name, n in sizes.items() if name not in used)
+    return {
+        "Type": "Local Volumes",
+        "TotalCount": str(len(vols)),
+        "Active": str(len(used)),
+        "Size": human_size(total),
+        "Reclaimable": _reclaimable(free, total),
+    }
+
+
+def _build_cache_row(ctx: Context) -> dict[str, str]:
+    from dockyard.units import human_size
+
+    usage = getattr(ctx.engine, "build_cache_usage", None)
+    count, size = usage() if callable(usage) else (0, 0)
+    return {
+        "Type": "Build Cache",
+        "TotalCount": str(count),
+        "Active": "0",
+        "Size": human_size(size),
+        "Reclaimable": human_size(size),
+    }

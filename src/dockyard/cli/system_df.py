@@ -126,10 +126,14 @@ def _volumes_row(ctx: Context) -> dict[str, str]:
 
 
 def _build_cache_row(ctx: Context) -> dict[str, str]:
+    """Build-cache entries and the bytes only they keep alive (layers no image uses)."""
     from dockyard.units import human_size
 
-    usage = getattr(ctx.engine, "build_cache_usage", None)
-    count, size = usage() if callable(usage) else (0, 0)
+    eng = ctx.engine
+    count = eng.meta.build_cache_count()
+    _blobs, snaps = eng.meta.build_cache_roots()
+    in_images = {str(c) for img in eng.images.list_images() for c in img.chain}
+    size = sum(eng.snapshots.usage(c) for c in snaps - in_images if eng.snapshots.has(c))
     return {
         "Type": "Build Cache",
         "TotalCount": str(count),

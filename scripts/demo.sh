@@ -39,7 +39,7 @@ PY
 done
 dy images
 dy ps
-dy stop my-second-app
+dy stop -t 2 my-second-app
 dy ps -a
 dy history my-node-app:1.0.0
 dy save -o "$tmp/app.tar" my-node-app:1.0.0

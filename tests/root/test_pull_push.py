@@ -446,3 +446,20 @@ def test_tampered_registry_is_refused_and_leaves_nothing(tmp_path: Path) -> None
     with Engine.open(root) as e:
         assert e.snapshots.list() == []
         assert not list((e.snapshots.root / ".staging").iterdir())
+
+
+def test_run_pulls_a_missing_image(registry: str, engine: Engine, tmp_path: Path) -> None:
+    busybox_image(engine, f"{registry}/team/runme:v1")
+    dy(engine.root, "push", f"{registry}/team/runme:v1")
+    fresh = tmp_path / "fresh-run"
+    r = dy(fresh, "run", "--rm", "--network", "none", "--pull", "never",
+           f"{registry}/team/runme:v1", "true", check=False)  # fmt: skip
+    assert r.rc == 125 and "No such image" in r.err
+    r = dy(fresh, "run", "--rm", "--network", "none", f"{registry}/team/runme:v1",
+           "echo", "ran")  # fmt: skip
+    assert r.out == "ran\n"
+    assert f"Unable to find image '{registry}/team/runme:v1' locally" in r.err
+    assert "Status: Downloaded newer image" in r.err
+    r = dy(fresh, "create", "--pull", "always", "--network", "none", f"{registry}/team/runme:v1")
+    assert "Status: Image is up to date" in r.err
+    dy(fresh, "rm", r.out.strip())

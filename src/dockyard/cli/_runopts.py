@@ -315,3 +315,26 @@ def _network_flags(args: argparse.Namespace, config: dict[str, Any], host: dict[
 
 def quote_command(args: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in args)
+
+
+def ensure_image(ctx: Any, image: str, policy: str, platform: str | None) -> None:
+    """`--pull missing|always|never` for run/create: pull the image first when asked to, or
+    when it is missing, printing what Docker prints to stderr."""
+    from dockyard.errors import NotFound
+
+    if policy == "never":
+        return
+    if policy == "missing":
+        try:
+            ctx.engine.images.resolve(image)
+            return
+        except NotFound:
+            pass
+    from dockyard.cli._progress import ProgressPrinter
+    from dockyard.cli.pull import _pull_one
+    from dockyard.reference import parse_reference
+
+    ref = parse_reference(image).pinned()
+    if policy == "missing":
+        ctx.err.write(f"Unable to find image '{ref.familiar_string()}' locally\n")
+    _pull_one(ctx, ref, platform, ProgressPrinter(ctx.err), show_status=True)

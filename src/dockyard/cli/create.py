@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dockyard.cli import Context
-from dockyard.cli._runopts import add_run_flags, build_config
+from dockyard.cli._runopts import add_run_flags, build_config, ensure_image
 
 HELP = "Create a new container"
 
@@ -17,6 +17,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     config, host = build_config(args)
+    ensure_image(ctx, args.image, args.pull, args.platform)
     c = ctx.engine.containers.create(args.image, config, host, name=args.name)
     ctx.out.write(c.id + "\n")
     return 0

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from dockyard.cli import Context
-from dockyard.cli._runopts import USAGE_EXIT, add_run_flags, build_config
+from dockyard.cli._runopts import USAGE_EXIT, add_run_flags, build_config, ensure_image
 
 HELP = "Create and run a new container from an image"
 
@@ -28,6 +28,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     try:
         config, host = build_config(args)
+        ensure_image(ctx, args.image, args.pull, args.platform)
         c = ctx.engine.containers.create(args.image, config, host, name=args.name)
     except DockyardError as e:
         ctx.err.write(f"dockyard: Error response from daemon: {e}\nSee 'dockyard run --help'.\n")

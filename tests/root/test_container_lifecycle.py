@@ -215,3 +215,21 @@ def test_container_processes_start_with_default_signals(root: Path) -> None:
     assert lines["SigBlk"].strip() == "0000000000000000"
     r = dy(root, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "yes | head -2")
     assert r.out == "y\ny\n"
+
+
+@pytest.mark.peer
+def test_runtime_runc_runs_the_same_container(root: Path) -> None:
+    from tests.conftest import require_tool
+
+    require_tool("runc")
+    r = dy(root, "run", "--rm", "--runtime", "runc", "--network", "none", "busybox",
+           "sh", "-c", "cat /proc/1/comm; exit 4", check=False)  # fmt: skip
+    assert (r.rc, r.out) == (4, "sh\n")
+    dy(root, "run", "-d", "--runtime", "runc", "--network", "none", "--name", "viarunc",
+       "busybox", "sleep", "60")  # fmt: skip
+    assert dy(root, "exec", "viarunc", "echo", "in").out == "in\n"
+    dy(root, "stop", "-t", "1", "viarunc")
+    assert "Exited (137)" in dy(root, "ps", "-a", "--filter", "name=viarunc").out
+    dy(root, "rm", "viarunc")
+    r = dy(root, "run", "--rm", "--runtime", "nosuch", "busybox", "true", check=False)
+    assert r.rc == 125 and "unknown or invalid runtime name: nosuch" in r.err

@@ -289,6 +289,10 @@ def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
         raise InvalidArgument(
             "Minimum memoryswap limit should be larger than memory limit, see usage"
         )
+    if args.init:
+        raise InvalidArgument(
+            "--init is not supported yet: Dockyard ships no init binary to run as PID 1"
+        )
     if args.restart != "no" and host["AutoRemove"]:
         raise InvalidArgument("Conflicting options: --restart and --rm")
     return config, host

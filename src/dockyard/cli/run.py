@@ -107,7 +107,7 @@ def _proxy_signals(ctx: Context, cid: str) -> None:
         from dockyard.errors import DockyardError
 
         with contextlib.suppress(DockyardError):
-            ctx.engine.containers.runtime.kill(cid, signum)
+            ctx.engine.containers.runtime_for(cid).kill(cid, signum)
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(s, forward)

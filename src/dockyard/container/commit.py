@@ -123,14 +123,14 @@ def commit(svc: ContainerService, name: str, ref: Reference | None, opts: Commit
     c = svc.get(name)
     paused = False
     if opts.pause and c.state.status == "running":
-        svc.runtime.pause(c.id)
+        svc.runtime_for(c).pause(c.id)
         paused = True
     try:
         return _commit(svc, c, ref, opts)
     finally:
         if paused:
             with contextlib.suppress(Exception):
-                svc.runtime.resume(c.id)
+                svc.runtime_for(c).resume(c.id)
 
 
 def _commit(

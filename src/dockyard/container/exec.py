@@ -57,7 +57,7 @@ def exec_process(
     if privileged:
         caps = all_caps()
         proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
-    rt = svc.runtime
+    rt = svc.runtime_for(c)
     if not tty:
         if detach:
             _detached_stdio(lambda: rt.exec(c.id, proc, detach=True))

@@ -94,11 +94,20 @@ class ContainerService:
     def dir(self, cid: str) -> Path:
         return self.root / cid
 
-    @property
-    def runtime(self) -> Runtime:
+    def runtime_for(self, c: Container | str) -> Runtime:
+        """The container's runtime (`--runtime`): ours by default, or runc/crun, each with a
+        state root of its own under the engine's."""
         from dockyard.runtime import get_runtime
 
-        return get_runtime("dockyard", root=str(self.engine.root / "runtime"))
+        if isinstance(c, str):
+            try:
+                c = self._load(c)
+            except NotFound:
+                return get_runtime("dockyard", root=str(self.engine.root / "runtime"))
+        name = c.host_config.get("Runtime") or "dockyard"
+        if name in ("dockyard", "native"):
+            return get_runtime("dockyard", root=str(self.engine.root / "runtime"))
+        return get_runtime(name, root=str(self.engine.root / f"runtime-{Path(name).name}"))
 
     @contextlib.contextmanager
     def locked(self, cid: str) -> Iterator[None]:
@@ -237,6 +246,7 @@ class ContainerService:
         from dockyard.container import mounts, networking
 
         hc = dict(host_config)
+        _check_runtime(hc.get("Runtime") or "dockyard")
         network = networking.prepare(self.engine, self.lookup, cfg, hc)
         mounts.normalize(self.engine, hc, icfg.get("Volumes") or {})
         cid = os.urandom(32).hex()
@@ -336,7 +346,7 @@ class ContainerService:
             **_log_opts(c.host_config.get("LogConfig") or {}),
         )
         tty = bool(c.config.get("Tty"))
-        rt = self.runtime
+        rt = self.runtime_for(c)
         with contextlib.suppress(DockyardError):
             rt.delete(cid, force=True)  # a leftover from a crash
         if tty:
@@ -462,15 +472,15 @@ class ContainerService:
         self._update(c.id, lambda r: setattr(r.state, "stopped_by_user", True))
         if c.state.status == "paused":
             with contextlib.suppress(DockyardError):
-                self.runtime.resume(c.id)
+                self.runtime_for(c).resume(c.id)
         t = timeout if timeout is not None else c.config.get("StopTimeout")
         t = 10 if t is None else int(t)
         signum = parse_signal(sig or c.config.get("StopSignal") or "SIGTERM")
         with contextlib.suppress(DockyardError):
-            self.runtime.kill(c.id, signum)
+            self.runtime_for(c).kill(c.id, signum)
         if t < 0 or not self._wait_supervisor(c.id, float(t)):
             with contextlib.suppress(DockyardError):
-                self.runtime.kill(c.id, signal.SIGKILL, all=True)
+                self.runtime_for(c).kill(c.id, signal.SIGKILL, all=True)
             self._wait_supervisor(c.id, 30)
         self.reconcile(self._load(c.id))
 
@@ -480,7 +490,7 @@ class ContainerService:
             raise Conflict(f"Cannot kill container: {name_or_id}: Container {c.id} is not running")
         signum = parse_signal(sig)
         self._update(c.id, lambda r: setattr(r.state, "stopped_by_user", True))
-        self.runtime.kill(c.id, signum)
+        self.runtime_for(c).kill(c.id, signum)
         if signum == signal.SIGKILL:
             self._wait_supervisor(c.id, 10)
 
@@ -488,14 +498,14 @@ class ContainerService:
         c = self.get(name_or_id)
         if c.state.status != "running":
             raise Conflict(f"Container {c.id} is not running")
-        self.runtime.pause(c.id)
+        self.runtime_for(c).pause(c.id)
         self._update(c.id, lambda r: setattr(r.state, "status", "paused"))
 
     def unpause(self, name_or_id: str) -> None:
         c = self.get(name_or_id)
         if c.state.status != "paused":
             raise Conflict(f"Container {c.id} is not paused")
-        self.runtime.resume(c.id)
+        self.runtime_for(c).resume(c.id)
         self._update(c.id, lambda r: setattr(r.state, "status", "running"))
 
     def wait(self, name_or_id: str) -> int:
@@ -531,7 +541,7 @@ class ContainerService:
                 )
             self._update(c.id, lambda r: setattr(r.state, "stopped_by_user", True))
             with contextlib.suppress(DockyardError):
-                self.runtime.kill(c.id, signal.SIGKILL, all=True)
+                self.runtime_for(c).kill(c.id, signal.SIGKILL, all=True)
             self._wait_supervisor(c.id, 30)
         self._remove_files(c.id)
         if volumes:
@@ -550,7 +560,7 @@ class ContainerService:
         from dockyard.container import networking
 
         with contextlib.suppress(DockyardError, OSError):
-            self.runtime.delete(cid, force=True)
+            self.runtime_for(cid).delete(cid, force=True)
         self._unmount(cid)
         networking.suppress_release(self.engine, cid)  # ports, rules, veth, netns
 
@@ -590,6 +600,12 @@ def _log_opts(cfg: dict[str, Any]) -> dict[str, int]:
         "max_size": parse_size(size) if size else DEFAULT_MAX_SIZE,
         "max_file": int(files) if files else DEFAULT_MAX_FILE,
     }
+
+
+def _check_runtime(name: str) -> None:
+    if name in ("dockyard", "native") or shutil.which(name):
+        return
+    raise InvalidArgument(f"unknown or invalid runtime name: {name}")
 
 
 def _seccomp(c: Container) -> dict[str, Any] | None:

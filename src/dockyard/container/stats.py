@@ -40,7 +40,7 @@ def container_pids(svc: ContainerService, c: Container) -> list[int]:
     if c.state.status not in ("running", "paused"):
         raise Conflict(f"container {c.id} is not running")
     try:
-        return sorted(svc.runtime.ps(c.id))
+        return sorted(svc.runtime_for(c).ps(c.id))
     except DockyardError:
         return []
 

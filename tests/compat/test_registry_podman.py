@@ -155,3 +155,24 @@ def test_we_pull_a_multi_platform_index_skopeo_pushed(registry: str, tmp_path: P
     dy(tmp_path / "arm", "pull", "--platform", "linux/arm64", ref)
     info = json.loads(dy(tmp_path / "arm", "inspect", ref).out)[0]
     assert (info["Architecture"], info["Id"]) == ("arm64", Digest.of(arm.config))
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("fmt", ["v2s2", "oci"])
+def test_an_image_skopeo_pushed_runs_here(registry: str, tmp_path: Path, fmt: str) -> None:
+    import tarfile
+
+    from dockyard.engine import Engine
+    from tests.images import busybox_image
+
+    with Engine.open(tmp_path / "src") as e:
+        busybox_image(e, "busybox:latest")
+    dy(tmp_path / "src", "save", "-o", str(tmp_path / "bb.tar"), "busybox:latest")
+    layout = tmp_path / "layout"
+    with tarfile.open(tmp_path / "bb.tar") as tf:
+        tf.extractall(layout, filter="data")
+    ref = f"{registry}/sk/runnable-{fmt}:v1"
+    skopeo("copy", "--dest-tls-verify=false", "--format", fmt,
+           f"oci:{layout}:latest", f"docker://{ref}")  # fmt: skip
+    r = dy(tmp_path / "fresh", "run", "--rm", "--network", "none", ref, "echo", "ok")
+    assert r.out == "ok\n"

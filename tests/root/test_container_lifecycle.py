@@ -70,7 +70,7 @@ def test_run_rm_prints_and_exit_codes(root: Path) -> None:
     assert (r.rc, r.out, r.err) == (3, "out\n", "err\n")
     r = dy(root, "run", "--rm", "busybox", "nosuchcmd", check=False)
     assert r.rc == 127 and "executable file not found" in r.err
-    r = dy(root, "run", "--rm", "nosuchimage", "true", check=False)
+    r = dy(root, "run", "--rm", "--pull", "never", "nosuchimage", "true", check=False)
     assert r.rc == 125 and "No such image" in r.err
     assert dy(root, "ps", "-aq").out == ""  # --rm removed them all
 

@@ -17,12 +17,11 @@ def test_create_ls_inspect_rm(tmp_path: Path) -> None:
     assert re.fullmatch(r"[0-9a-f]{64}", anon)
     out = dy(root, "volume", "ls").out.splitlines()
     assert out[0].split() == ["DRIVER", "VOLUME", "NAME"]
-    assert [line.split() for line in out[1:]] == [
-        ["local", anon],
-        ["local", "db"],
-        ["local", "web-data"],
-    ]
-    assert dy(root, "volume", "ls", "-q").out == f"{anon}\ndb\nweb-data\n"
+    from dockyard.volume.model import natural_key
+
+    names = sorted([anon, "db", "web-data"], key=natural_key)  # the anonymous name is random
+    assert [line.split() for line in out[1:]] == [["local", n] for n in names]
+    assert dy(root, "volume", "ls", "-q").out == "".join(f"{n}\n" for n in names)
 
     info = json.loads(dy(root, "volume", "inspect", "db").out)
     assert info == [

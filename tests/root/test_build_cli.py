@@ -5,29 +5,45 @@ from __future__ import annotations
 import io
 import re
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from dockyard.network import iproute
 from tests.cli import dy
 from tests.images import BASE_CHANGES, write_busybox_rootfs
-from tests.root.test_build_support import mounts_under, write_tree
+from tests.root.test_build_support import (
+    mounts_under,
+    network_config,
+    remove_network_state,
+    write_tree,
+)
 
 pytestmark = pytest.mark.root
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node-app"
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
+def root(tmp_path: Path) -> Iterator[Path]:
+    """A state root with the busybox image and network names of its own (all removed after)."""
     r = tmp_path / "root"
+    settings = network_config(r, tmp_path / "netns")
+    forward = iproute.read_sysctl("net.ipv4.ip_forward")
     tar = tmp_path / "rootfs.tar"
     with tar.open("wb") as f:
         write_busybox_rootfs(f)
     args = ["import"]
     for c in BASE_CHANGES:
         args += ["--change", c]
-    dy(r, *args, str(tar), "busybox:latest")
-    return r
+    try:
+        dy(r, *args, str(tar), "busybox:latest")
+        yield r
+    finally:
+        try:
+            remove_network_state(r, settings)
+        finally:
+            iproute.write_sysctl("net.ipv4.ip_forward", forward)
 
 
 def test_node_app_example_builds_and_runs(root: Path, tmp_path: Path) -> None:
@@ -100,3 +116,11 @@ def test_labels_args_target_and_builder_prune(root: Path, tmp_path: Path) -> Non
     assert m and m.group(1) != "0B", p.out
     r = dy(root, *args, str(ctx))
     assert "CACHED" not in r.err
+
+
+def test_network_flag(root: Path, tmp_path: Path) -> None:
+    ctx = write_tree(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN ls /sys/class/net\n"})
+    r = dy(root, "build", "--no-cache", "--progress", "plain", "--network", "none", str(ctx))
+    assert re.findall(r"^#2 \d+\.\d+ (\S+)$", r.err, re.M) == ["lo"]
+    r = dy(root, "build", "--no-cache", "--progress", "plain", str(ctx))  # default: bridge
+    assert re.findall(r"^#2 \d+\.\d+ (\S+)$", r.err, re.M) == ["eth0", "lo"]

@@ -11,6 +11,8 @@ restores the state the step produced, a miss executes it:
 A layer is written as a deterministic uncompressed tar into the content store and the upper dir
 itself is renamed into the snapshot store under the new chain ID (no second extraction).
 Finally config + manifest are written and the image is registered under the `-t` names.
+Stages run level by level (`BuildPlan.levels`); the stages of one level run at the same time,
+each in a worker process (`build.parallel`).
 
 Invariants: the whole build holds the shared GC lock and a lease, so nothing it wrote is swept
 before the cache or an image names it; every mount and work dir a step makes is removed when
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,6 +35,9 @@ from dockyard.build import metadata as md
 from dockyard.build.cache import BuildCache, State, root_key, step_key
 from dockyard.build.context import BuildContext
 from dockyard.build.model import Cmd, Copy, Entrypoint, Instruction, Maintainer, Run, Workdir
+from dockyard.build.mounts import rmtree_unmounting as _rmtree
+from dockyard.build.mounts import unmount_all
+from dockyard.build.network import pid_alive, sweep_dead
 from dockyard.build.output import Progress
 from dockyard.build.stages import BuildPlan, ImageInfo, Stage, Step, plan
 from dockyard.errors import DockyardError, FailedPrecondition, NotFound
@@ -55,6 +59,10 @@ class BuildError(FailedPrecondition):
         self.line = line
 
 
+class CacheMiss(Exception):
+    """Raised by a step in cache-only mode (`Builder.cache_only`) instead of executing."""
+
+
 @dataclass
 class BuildOptions:
     tags: list[str] = field(default_factory=list)
@@ -68,6 +76,7 @@ class BuildOptions:
     secrets: dict[str, str] = field(default_factory=dict)  # id -> host file
     source_date_epoch: int | None = None
     dockerfile_name: str = "Dockerfile"
+    parallel: bool = True  # independent stages in worker processes (`build.parallel`)
 
 
 @dataclass
@@ -104,6 +113,7 @@ class Builder:
         self._work: Path | None = None
         self._images: dict[str, Image] = {}
         self.downloads: dict[str, tuple[str, str]] = {}
+        self.cache_only = False  # a miss raises CacheMiss instead of executing the step
 
     # -- top level ------------------------------------------------------------------------
 
@@ -124,18 +134,26 @@ class Builder:
         meta = self.engine.meta
         with meta.gc_lock(), meta.lease() as lease, self._workdir():
             self.lease = lease
-            for idx in self.plan.needed:
-                self.states[idx] = self._stage(self.plan.stages[idx])
+            for level in self.plan.levels:
+                if len(level) > 1 and self.opts.parallel:
+                    from dockyard.build.parallel import run_level
+
+                    self.states.update(run_level(self, level))
+                    continue
+                for idx in level:
+                    self.states[idx] = self._stage(self.plan.stages[idx])
             return self._export(self.states[self.plan.target], refs)
 
     @contextlib.contextmanager
     def _workdir(self) -> Iterator[None]:
         base = self.build_root / "work"
         base.mkdir(parents=True, exist_ok=True)
-        for name in os.listdir(base):  # leftovers of dead builds
-            pid = name.split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
-                _rmtree(base / name)
+        dead = [n for n in os.listdir(base) if n.split("-")[0].isdigit()
+                and not pid_alive(int(n.split("-")[0]))]  # fmt: skip
+        for name in dead:  # leftovers of dead builds, and their RUNs' network attachments
+            _rmtree(base / name)
+        if dead and (self.engine.root / "network.db").exists():
+            sweep_dead(self.engine.networks)
         self._work = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
         try:
             yield
@@ -172,6 +190,11 @@ class Builder:
         return ImageInfo(md.env_map(cfg), tuple(cfg.get("OnBuild") or ()))
 
     # -- stages ---------------------------------------------------------------------------
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        assert self.plan is not None
+        return self.plan.stages
 
     def _visible(self, ins: Instruction) -> bool:
         return isinstance(ins, Run | Copy | Workdir)
@@ -293,6 +316,8 @@ class Builder:
                 self.stats.cached += 1
                 self.progress.cached(ctx.vertex)
                 return hit
+            if self.cache_only:
+                raise CacheMiss(ctx.name)
             new = state.copy(key)
             if isinstance(ins, Run):
                 xs.run(self, new, ins, ctx)
@@ -466,34 +491,3 @@ def _adopt(upper: Path, fs: Path) -> None:
     os.rmdir(fs)
     os.rename(upper, fs)
     os.chmod(fs, 0o755)
-
-
-def unmount_all(target: str) -> None:
-    from dockyard.linux import fsmount
-
-    for _ in range(8):
-        try:
-            if not fsmount.unmount(target, detach=False):
-                return
-        except OSError:
-            fsmount.unmount(target, detach=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _rmtree(path: Path) -> None:
-    """Remove a work dir, unmounting first whatever is still mounted under it."""
-    prefix = os.path.realpath(path) + "/"
-    with open("/proc/self/mountinfo") as f:
-        points = [ln.split()[4].replace("\\040", " ") for ln in f]
-    for p in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
-        unmount_all(p)
-    shutil.rmtree(path, ignore_errors=True)

@@ -4,7 +4,8 @@
 cache key: content checksums of context sources (`BuildContext.checksum`: bytes and layer
 metadata, never mtimes), the key of a `--from` stage or the ID of a `--from` image, an ADD URL's
 checksum, and the network mode of a RUN. `run`, `copy` and `workdir` execute a step on a mounted
-overlay (`Builder.mounted`) and hand the upper dir to `Builder.commit`.
+overlay (`Builder.mounted`) and hand the upper dir to `Builder.commit`; a RUN's network (netns,
+endpoint, /etc/hosts and resolv.conf) comes from `build.network` and goes with the step.
 
 Invariants: every mount made here is made inside an `ExitStack` that unmounts it when the step
 ends, failed or not; mount-point stubs a RUN `--mount` needed (dirs or files that did not exist
@@ -19,10 +20,12 @@ import posixpath
 import shutil
 import stat
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.build import metadata as md
+from dockyard.build import network as netmod
 from dockyard.build import run as runmod
 from dockyard.build.cache import State
 from dockyard.build.context import clean_source
@@ -72,8 +75,9 @@ def inputs(b: Builder, state: State, ins: Instruction) -> list[str]:
 
 
 def network_of(b: Builder, ins: Run) -> str:
-    mode = ins.network if ins.network != "default" else b.opts.network
-    return "host" if mode == "host" else ("none" if mode == "none" else "default")
+    from dockyard.build.network import step_mode
+
+    return step_mode(b.opts.network, ins.network)
 
 
 def _from_state(b: Builder, ref: str) -> State:
@@ -122,19 +126,20 @@ def run(b: Builder, state: State, ins: Run, ctx: _Ctx) -> None:
             f.write_text(script)
             f.chmod(0o755)
             mounts.append(runmod.bind(str(pipes), "/dev/pipes", True))
+        cid = netmod.container_id()
+        net = es.enter_context(netmod.step_network(b.engine, network_of(b, ins), cid, d))
+        mounts = [*net.mounts, *mounts]
         stubs = _stubs(Rooted(rootfs), [m["destination"] for m in mounts])
-        netns = _loopback_netns(d, es) if network_of(b, ins) != "host" else None
-        cid = f"build-{os.getpid()}-{os.urandom(6).hex()}"
         spec = runmod.build_spec(
             rootfs,
             argv,
             _env(state, dict(ctx.step.args), home),
             cwd,
             (uid, gid, extra),
-            network=network_of(b, ins),
+            network=net.mode,
             mounts=mounts,
             cgroup=f"/dockyard/{cid}",
-            netns=netns,
+            netns=net.netns,
         )
         b.stats.containers += 1
         code = runmod.run_container(
@@ -152,17 +157,6 @@ def run(b: Builder, state: State, ins: Run, ctx: _Ctx) -> None:
             )
     _remove_stubs(upper, stubs)
     b.commit(state, upper, md.created_by(ins, state.config, argv))
-
-
-def _loopback_netns(d: Path, es: ExitStack) -> str:
-    """A new network namespace with `lo` up (RUN's default and `none` modes), removed with
-    the step."""
-    from dockyard.network import bridge, netns
-
-    path = netns.create(d / "netns")
-    es.callback(netns.delete, path)
-    bridge.loopback_up(path)
-    return str(path)
 
 
 def _run_mounts(b: Builder, ins: Run, d: Path, es: ExitStack) -> list[dict[str, Any]]:
@@ -216,22 +210,45 @@ def _cache_dir(b: Builder, cache_id: str, mode: int | None, uid: int | None,
     return str(path)
 
 
-def _stubs(root: Rooted, targets: list[str]) -> list[str]:
-    """Paths (relative to the rootfs, deepest last) that mounting `targets` will create."""
-    out: list[str] = []
+@dataclass
+class _Stubs:
+    """Mount-point stubs a RUN's mounts will create (relative paths, deepest last) and the
+    existing directories above them, with their (mode, uid, gid): overlay copies those up
+    when a stub is made in them."""
+
+    paths: list[str] = field(default_factory=list)
+    parents: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
+def _stubs(root: Rooted, targets: list[str]) -> _Stubs:
+    out = _Stubs()
     for t in targets:
         real = root.resolve(t)
         rel = os.path.relpath(real, root.root)
         parts = rel.split("/")
-        for i in range(1, len(parts) + 1):
+        first = next(
+            (i for i in range(1, len(parts) + 1)
+             if not os.path.lexists(os.path.join(root.root, *parts[:i]))),
+            0,
+        )  # fmt: skip
+        if not first:
+            continue
+        for i in range(first, len(parts) + 1):
             p = "/".join(parts[:i])
-            if not os.path.lexists(os.path.join(root.root, p)) and p not in out:
-                out.append(p)
+            if p not in out.paths:
+                out.paths.append(p)
+        for j in range(1, first):
+            q = "/".join(parts[:j])
+            qs = os.lstat(os.path.join(root.root, q))
+            out.parents[q] = (qs.st_mode, qs.st_uid, qs.st_gid)
     return out
 
 
-def _remove_stubs(upper: Path, stubs: list[str]) -> None:
-    for rel in reversed(stubs):
+def _remove_stubs(upper: Path, stubs: _Stubs) -> None:
+    """Remove the stubs, then the directories that are in the upper dir only because a stub
+    was made in them (empty, not opaque, mode and owner unchanged): a RUN that changed
+    nothing makes no layer."""
+    for rel in reversed(stubs.paths):
         p = upper / rel
         try:
             st = os.lstat(p)
@@ -242,6 +259,26 @@ def _remove_stubs(upper: Path, stubs: list[str]) -> None:
                 os.rmdir(p)
         elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
             os.unlink(p)
+    for rel in sorted(stubs.parents, key=lambda r: r.count("/"), reverse=True):
+        p = upper / rel
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        if (
+            stat.S_ISDIR(st.st_mode)
+            and (st.st_mode, st.st_uid, st.st_gid) == stubs.parents[rel]
+            and not _opaque(p)
+            and not any(os.scandir(p))
+        ):
+            os.rmdir(p)
+
+
+def _opaque(path: Path) -> bool:
+    try:
+        return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
 
 
 # -- COPY / ADD ---------------------------------------------------------------------------

@@ -111,6 +111,17 @@ class HashCache:
             self._dirty = True
         return entry[1], entry[2]
 
+    @property
+    def rows(self) -> dict[str, Entry]:
+        """The entries (read-only use: a build worker reports the ones it added)."""
+        return self._rows
+
+    def merge(self, rows: dict[str, Entry]) -> None:
+        """Take entries another process computed (a build worker's)."""
+        if rows:
+            self._rows.update(rows)
+            self._dirty = True
+
     def xattrs(self, rel: str) -> str:
         """xattrs of a non-regular entry (not cached: directories and links are few)."""
         return read_xattrs(os.path.join(self.root, rel))

@@ -6,6 +6,9 @@ mount namespaces, a loopback-only network namespace unless `--network=host`, the
 `--mount`s as extra mounts); `run_container(...)` runs it with the native runtime, stdin from
 /dev/null and stdout+stderr into one pipe read line by line, and returns the exit code.
 
+In a build worker (`build.parallel`) SIGTERM/SIGINT call `cancel`, which kills the running
+container; outside one, terminal signals are forwarded to it.
+
 Invariants: the runtime's container is deleted (processes, cgroup, state) before
 `run_container` returns or raises; the calling process's own fds 0/1/2 are never touched (the
 init gets the pipe through the runtime's `stdio`).
@@ -124,6 +127,27 @@ def tmpfs(target: str, size: int | None) -> dict[str, Any]:
     return {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": opts}
 
 
+class Running:
+    """The RUN container of this process, for cancellation (a build worker's SIGTERM)."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.cancelled = False
+        self.worker = False  # in a build worker: no signal forwarding, `cancel` handles them
+
+
+RUNNING = Running()
+
+
+def cancel(signum: int = 0, frame: object = None) -> None:
+    """Signal handler of a build worker: stop now — kill the running container (its RUN then
+    fails and the step unwinds through its cleanups) and start no further step."""
+    RUNNING.cancelled = True
+    if RUNNING.pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(RUNNING.pid, 9)
+
+
 def run_container(
     runtime_root: str,
     container_id: str,
@@ -134,7 +158,6 @@ def run_container(
     """Run the container to completion, streaming its output lines; return its exit code."""
     from dockyard.runtime import jsonio
     from dockyard.runtime.native import NativeRuntime
-    from dockyard.runtime.reap import wait_forwarding
 
     bundle.mkdir(parents=True, exist_ok=True)
     (bundle / "config.json").write_text(jsonio.dumps(spec))
@@ -148,13 +171,26 @@ def run_container(
         finally:
             os.close(out_w)
             os.close(sin)
+        RUNNING.pid = pid
+        if RUNNING.cancelled:
+            cancel()
         _pump(out_r, on_line)
-        return wait_forwarding(pid)
+        return _wait(pid)
     finally:
+        RUNNING.pid = 0
         os.close(out_r)
         if pid:
             with contextlib.suppress(Exception):
                 rt.delete(container_id, force=True)
+
+
+def _wait(pid: int) -> int:
+    from dockyard.runtime.reap import exit_code, wait_forwarding
+
+    if not RUNNING.worker:
+        return wait_forwarding(pid)
+    _, status = os.waitpid(pid, 0)  # retried after a signal handler (PEP 475)
+    return exit_code(status)
 
 
 def _pump(fd: int, on_line: Callable[[str], None]) -> None:

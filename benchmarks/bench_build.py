@@ -143,7 +143,7 @@ def run(work: Path, runs: int, mb: int, driver: str) -> int:
     big = big_context(work / "big", mb)
     print(f"big context: {mb} MB in {sum(1 for _ in big.rglob('*.bin'))} files "
           f"(written in {time.perf_counter() - t:.1f}s)")  # fmt: skip
-    dy = [DOCKYARD, "--root", str(dy_root), "build", "-q"]
+    dy = [DOCKYARD, "--root", str(dy_root), "build", "-q", "--network", "none"]
     pmb = pm.argv("build", "-q", "--network", "none")
     samples: dict[str, list[float]] = {}
 

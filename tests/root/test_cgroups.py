@@ -55,8 +55,13 @@ def cgroups() -> Iterator[Opener]:
             try:
                 cg.destroy()
             finally:
-                for d in cg.mount_sources().values():
+                for d in _sources(cg).values():
                     _remove_up_to(d, top)
+
+
+def _sources(cg: Cgroup) -> dict[str, Path]:
+    """mount_sources() (plain strings) as Paths, for reading files back."""
+    return {name: Path(d) for name, d in cg.mount_sources().items()}
 
 
 def _remove_up_to(d: Path, top: str) -> None:
@@ -106,7 +111,7 @@ def test_create_memory_limit_read_back(cgroups: Opener) -> None:
     stats = cg.stats()
     assert stats.memory_limit == 64 << 20
     assert stats.pids_limit == 50
-    assert all(d.is_dir() for d in cg.mount_sources().values())
+    assert all(d.is_dir() for d in _sources(cg).values())
 
 
 def test_oom_kill_is_reported(cgroups: Opener, spawn: Spawner) -> None:
@@ -174,7 +179,7 @@ def test_destroy_removes_dirs_with_live_processes(cgroups: Opener, spawn: Spawne
         cg.add(p.pid)
     assert cg.pids() == sorted(p.pid for p in procs)
     cg.destroy()
-    assert not any(d.exists() for d in cg.mount_sources().values())
+    assert not any(d.exists() for d in _sources(cg).values())
     assert [p.wait(timeout=5) for p in procs] == [-9, -9, -9]
     cg.destroy()  # idempotent
 
@@ -195,7 +200,7 @@ def test_kill_with_sigterm_and_cgroup_for_pid(cgroups: Opener, spawn: Spawner) -
 def test_cpu_and_cpuset_read_back(cgroups: Opener) -> None:
     cg = cgroups("cpu")
     cg.create({"cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"}})
-    src = cg.mount_sources()
+    src = _sources(cg)
     if cg.version == 1:
         assert (src["cpu"] / "cpu.shares").read_text().strip() == "512"
         assert (src["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "20000"
@@ -219,7 +224,7 @@ def test_devices_deny_all_then_allow(cgroups: Opener) -> None:
     cg.create({"devices": rules})
     if not cg.devices_enforced:
         pytest.skip("devices are not enforced by cgroups on v2")
-    listed = (cg.mount_sources()["devices"] / "devices.list").read_text().split("\n")
+    listed = (_sources(cg)["devices"] / "devices.list").read_text().split("\n")
     assert "c 1:3 rwm" in listed and "a *:* rwm" not in listed
 
 
@@ -246,7 +251,7 @@ def test_unified_tree_works_without_controllers(cgroups: Opener, spawn: Spawner)
     cg.kill()
     assert p.wait(timeout=5) == -9
     cg.destroy()
-    assert not cg.mount_sources()["unified"].exists()
+    assert not _sources(cg)["unified"].exists()
 
 
 def test_reopen_from_saved_sources(cgroups: Opener, spawn: Spawner) -> None:

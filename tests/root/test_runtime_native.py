@@ -47,7 +47,8 @@ def _bundle(tmp_path: Path, args: list[str], **linux: Any) -> tuple[Path, dict[s
 def _cgroup_dirs(rt: NativeRuntime, cid: str) -> list[Path]:
     from dockyard.linux.cgroups import open_cgroup
 
-    return list(open_cgroup(rt.states.load(cid)["cgroupsPath"]).mount_sources().values())
+    sources = open_cgroup(rt.states.load(cid)["cgroupsPath"]).mount_sources()
+    return [Path(d) for d in sources.values()]
 
 
 def _assert_no_leftovers(
@@ -164,7 +165,7 @@ def _cpu_usage(rt: NativeRuntime, cid: str) -> int:
     from dockyard.linux.cgroups import open_cgroup
 
     cpuacct = open_cgroup(rt.states.load(cid)["cgroupsPath"]).mount_sources()["cpuacct"]
-    return int((cpuacct / "cpuacct.usage").read_text())
+    return int((Path(cpuacct) / "cpuacct.usage").read_text())
 
 
 def test_paused_container_uses_no_cpu(rt: NativeRuntime, tmp_path: Path) -> None:
@@ -343,8 +344,8 @@ def test_user_namespace_maps_root(rt: NativeRuntime, tmp_path: Path, public_dir:
     assert text.startswith("uid=0(root) gid=0(root)")
     assert text.split("\n")[1].split() == ["0", "100000", "65536"]
     assert Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0] == "100000"
-    code, out = _exec_output(rt, cid, pid, "id -u; cat /proc/self/uid_map")
-    assert code == 0 and out.split() == ["0", "0", "100000", "65536"]
+    code, seen = _exec_output(rt, cid, pid, "id -u; cat /proc/self/uid_map")
+    assert code == 0 and seen.split() == ["0", "0", "100000", "65536"]
 
 
 def test_join_namespace_by_path_and_sysctl(rt: NativeRuntime, tmp_path: Path) -> None:

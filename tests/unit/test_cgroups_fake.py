@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import InvalidArgument, NotFound, Unavailable
-from dockyard.linux.cgroups import V1Cgroup, V2Cgroup, _fs, open_cgroup
+from dockyard.linux.cgroups import CgroupStats, V1Cgroup, V2Cgroup, _fs, open_cgroup
 
 V2_LEAF_FILES = {
     "cgroup.procs": "",
@@ -42,7 +42,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     log: list[tuple[str, str]] = []
     real = _fs.write
 
-    def recording(path: Path, value: str | int) -> None:
+    def recording(path: str, value: str | int) -> None:
         log.append((str(path), str(value)))
         real(path, value)
 
@@ -63,7 +63,7 @@ def test_v2_apply_writes_files_and_enables_controllers(
     v2: V2Cgroup, writes: list[tuple[str, str]]
 ) -> None:
     v2.create({"memory": {"limit": 1 << 20, "swap": 3 << 20}, "cpu": {"shares": 512}})
-    d = v2.dir
+    d = Path(v2.dir)
     assert (d / "memory.max").read_text() == str(1 << 20)
     assert (d / "memory.swap.max").read_text() == str(2 << 20)
     assert (d / "cpu.weight").read_text() == "59"
@@ -82,25 +82,25 @@ def test_v2_create_without_resources_touches_no_subtree_control(
 def test_v2_missing_controller_and_file(v2: V2Cgroup) -> None:
     with pytest.raises(Unavailable, match="'io' is not available"):
         v2.apply({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}})
-    (v2.dir / "pids.max").unlink()
+    (Path(v2.dir) / "pids.max").unlink()
     with pytest.raises(Unavailable, match=r"pids\.max"):
         v2.apply({"pids": {"limit": 3}})
 
 
 def test_v2_unified_and_devices_flag(v2: V2Cgroup) -> None:
     v2.apply({"unified": {"memory.low": "123"}, "devices": [{"allow": False}]})
-    assert (v2.dir / "memory.low").read_text() == "123"
+    assert (Path(v2.dir) / "memory.low").read_text() == "123"
     assert v2.devices_enforced is False
 
 
 def test_v2_freeze_state_kill(v2: V2Cgroup) -> None:
     v2.freeze()
-    assert (v2.dir / "cgroup.freeze").read_text() == "1"
+    assert (Path(v2.dir) / "cgroup.freeze").read_text() == "1"
     assert v2.state() == "frozen"
     v2.thaw()
-    assert (v2.dir / "cgroup.freeze").read_text() == "0"
+    assert (Path(v2.dir) / "cgroup.freeze").read_text() == "0"
     v2.kill()
-    assert (v2.dir / "cgroup.kill").read_text() == "1"
+    assert (Path(v2.dir) / "cgroup.kill").read_text() == "1"
 
 
 def test_v2_stats_and_oom(v2: V2Cgroup) -> None:
@@ -116,6 +116,9 @@ def test_v2_stats_and_oom(v2: V2Cgroup) -> None:
 def test_v2_rejects_dir_outside_root(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument):
         V2Cgroup("/x", tmp_path / "a", tmp_path / "b")
+    with pytest.raises(InvalidArgument):
+        V2Cgroup("/x", tmp_path / "a", tmp_path / "ab")  # a string prefix is not a parent
+    assert V2Cgroup("/x", f"{tmp_path}/a/", tmp_path / "a" / "b").dir == f"{tmp_path}/a/b"
 
 
 # ---- v1 ----
@@ -163,15 +166,16 @@ def test_v1_create_initialises_cpuset_and_applies(v1: V1Cgroup) -> None:
             "devices": [{"allow": False, "access": "rwm"}],
         }
     )
-    cpuset = v1.dirs["cpuset"]
+    dirs = {name: Path(d) for name, d in v1.dirs.items()}  # plain strings inside
+    cpuset = dirs["cpuset"]
     assert (cpuset.parent / "cpuset.cpus").read_text() == "0-1"
     assert (cpuset / "cpuset.cpus").read_text() == "0-1"
     assert (cpuset / "cpuset.mems").read_text() == "0"
-    assert (v1.dirs["cpu"] / "cpu.cfs_quota_us").read_text() == "20000"
-    assert (v1.dirs["pids"] / "pids.max").read_text() == "7"
-    assert (v1.dirs["blkio"] / "blkio.bfq.weight").read_text() == "300"  # fallback file
-    assert (v1.dirs["devices"] / "devices.deny").read_text() == "a *:* rwm"
-    assert v1.dirs["name=systemd"].is_dir()
+    assert (dirs["cpu"] / "cpu.cfs_quota_us").read_text() == "20000"
+    assert (dirs["pids"] / "pids.max").read_text() == "7"
+    assert (dirs["blkio"] / "blkio.bfq.weight").read_text() == "300"  # fallback file
+    assert (dirs["devices"] / "devices.deny").read_text() == "a *:* rwm"
+    assert dirs["name=systemd"].is_dir()
     assert v1.devices_enforced
 
 
@@ -180,18 +184,19 @@ def test_v1_memsw_retried_after_limit(v1: V1Cgroup, monkeypatch: pytest.MonkeyPa
     order: list[str] = []
     real = _fs.write
 
-    def kernel_like(path: Path, value: str | int) -> None:
+    def kernel_like(where: str, value: str | int) -> None:
+        path = Path(where)
         if path.name == "memory.memsw.limit_in_bytes":
             limit = int((path.parent / "memory.limit_in_bytes").read_text())
             if int(value) < limit:
                 raise InvalidArgument("EINVAL")
         order.append(path.name)
-        real(path, value)
+        real(where, value)
 
     monkeypatch.setattr(_fs, "write", kernel_like)
     v1.apply({"memory": {"limit": 1 << 20, "swap": 2 << 20}})
     assert order == ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
-    assert (v1.dirs["memory"] / "memory.memsw.limit_in_bytes").read_text() == str(2 << 20)
+    assert (Path(v1.dirs["memory"]) / "memory.memsw.limit_in_bytes").read_text() == str(2 << 20)
 
 
 def test_v1_errors(v1: V1Cgroup) -> None:
@@ -251,3 +256,15 @@ def test_kill_without_freezer_signals_each_process(tmp_path: Path) -> None:
     finally:
         p.kill()
         p.wait()
+
+
+def test_remove_if_empty_and_stats_record(tmp_path: Path) -> None:
+    empty, full = tmp_path / "empty", tmp_path / "full"
+    empty.mkdir()
+    _files(full, {"cgroup.procs": ""})
+    assert _fs.remove_if_empty(str(empty)) and not empty.exists()
+    assert _fs.remove_if_empty(str(empty))  # already gone
+    assert not _fs.remove_if_empty(str(full)) and full.is_dir()
+    stats = CgroupStats(memory_usage=1, pids_current=2)
+    assert stats == CgroupStats(memory_usage=1, pids_current=2) != CgroupStats()
+    assert stats.memory_limit is None and "pids_current=2" in repr(stats)

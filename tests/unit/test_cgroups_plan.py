@@ -174,9 +174,9 @@ def test_plan_v2_validates_devices_and_unified_names() -> None:
 def test_parse_mountinfo_hybrid_comounted() -> None:
     h = _fs.parse_mountinfo(HYBRID, KNOWN)
     assert h.v1["cpu"] == h.v1["cpuacct"]
-    assert h.v1["cpu"].point == Path("/sys/fs/cgroup/cpu,cpuacct")
+    assert h.v1["cpu"].point == "/sys/fs/cgroup/cpu,cpuacct"
     assert set(h.v1) == {"cpu", "cpuacct", "memory", "name=systemd"}
-    assert h.unified is not None and h.unified.point == Path("/sys/fs/cgroup/unified")
+    assert h.unified is not None and h.unified.point == "/sys/fs/cgroup/unified"
 
 
 def test_cgroup_mode_from_mountinfo() -> None:
@@ -188,9 +188,19 @@ def test_cgroup_mode_from_mountinfo() -> None:
 
 
 def test_mount_dir_for_non_root_mount() -> None:
-    m = _fs.Mount(Path("/sys/fs/cgroup"), "/outer")
-    assert m.dir_for("/outer/x") == Path("/sys/fs/cgroup/x")
-    assert _fs.Mount(Path("/m"), "/").dir_for("/a/b") == Path("/m/a/b")
+    m = _fs.Mount(Path("/sys/fs/cgroup"), "/outer")  # a Path is accepted, strings come back
+    assert m.dir_for("/outer/x") == "/sys/fs/cgroup/x"
+    assert m.dir_for("/outer") == m.dir_for("/outer/") == "/sys/fs/cgroup"
+    assert _fs.Mount("/m", "/").dir_for("/a/b") == "/m/a/b"
+    assert _fs.Mount("/m/", "/").dir_for("/a/b/") == "/m/a/b"
+
+
+def test_write_compares_by_value() -> None:
+    w = Write("pids", ("pids.max",), "5")
+    assert w == Write("pids", ("pids.max",), "5", False, False)
+    assert w != Write("pids", ("pids.max",), "5", optional=True)
+    assert len({w, Write("pids", ("pids.max",), "5")}) == 1
+    assert "pids.max" in repr(w)
 
 
 def test_parse_proc_cgroup() -> None:

@@ -22,7 +22,6 @@ from dockyard.runtime.channel import Channel
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import Any
 
     from dockyard.linux.kernel import Kernel
@@ -44,7 +43,7 @@ class InitChild:
         container_id: str,
         prepared: process.Prepared,
         fifo_fd: int | None,
-        cgroup_sources: dict[str, Path] | None,
+        cgroup_sources: dict[str, str] | None,
         console: socket.socket | None,
     ) -> None:
         self.spec, self.bundle, self.id = spec, bundle, container_id

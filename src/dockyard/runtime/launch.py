@@ -24,14 +24,15 @@ is close-on-exec (`process.exec_process`), so no host file leaks into the contai
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from dockyard.errors import DockyardError
+from dockyard.linux import attach_warmup
 from dockyard.linux.kernel import CLONE_NEWCGROUP, CLONE_PARENT, NAMESPACES, PR_SET_DUMPABLE
 from dockyard.runtime.channel import Channel, pair
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
     from dockyard.linux.kernel import Kernel
@@ -68,7 +69,16 @@ class Job:
 
 
 def spawn(k: Kernel, job: Job) -> tuple[int, Channel]:
-    """Start `job`; returns (host pid of stage 2, parent end of its channel)."""
+    """Start `job`; returns (host pid of stage 2, parent end of its channel).
+
+    Reaps the `attach_warmup` helper, if one was started, once stage 2 is in its cgroup."""
+    try:
+        return _spawn(k, job)
+    finally:
+        attach_warmup.finish()
+
+
+def _spawn(k: Kernel, job: Job) -> tuple[int, Channel]:
     preload = getattr(k, "preload", None)
     if preload is not None:
         preload()  # load libc once here rather than in every child

@@ -16,7 +16,6 @@ from __future__ import annotations
 import builtins
 import os
 import time
-from collections.abc import Callable
 
 from dockyard.errors import Conflict, DockyardError, FailedPrecondition, InvalidArgument, NotFound
 from dockyard.linux.kernel import CLONE_NEWNS, CLONE_NEWUSER, RealKernel
@@ -27,6 +26,7 @@ from dockyard.runtime.state import EXEC_FIFO, StateRoot, alive, start_time, writ
 SIGTERM = 15
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from dockyard.linux.kernel import Kernel
@@ -75,8 +75,24 @@ class NativeRuntime:
         """Create the container; its init waits for `start` (unless `started`). Returns its pid.
 
         `stdio`: fds to become the init's stdin/stdout/stderr (default: ours, as runc)."""
+        record = self._create(container_id, bundle, console_socket, pid_file, started, stdio)
+        pid: int = record["pid"]
+        return pid
+
+    def _create(
+        self,
+        container_id: str,
+        bundle: str,
+        console_socket: str | None,
+        pid_file: str | None,
+        started: bool,
+        stdio: tuple[int, int, int] | None,
+        loaded: Spec | None = None,
+    ) -> dict[str, Any]:
+        """`create`, returning the state record it saved (`loaded`: the bundle's spec, if the
+        caller has read it already)."""
         bundle = os.path.realpath(bundle)
-        spec = specmod.load(bundle)
+        spec = loaded if loaded is not None else specmod.load(bundle)
         if not specmod.new_namespace_flags(spec) & CLONE_NEWNS and not any(
             kind == "mount" for kind, _ in specmod.joined_namespaces(spec)
         ):
@@ -85,9 +101,11 @@ class NativeRuntime:
         cg: Cgroup | None = None
         pid = 0
         try:
+            preload = getattr(self.kernel, "preload", None)
+            if preload is not None:
+                preload()  # libc before the cgroup's mkdir: mkdir, clone, attach close together
             cg = _open_cgroup(spec, container_id)
             self._cgroups[cg.path] = cg
-            cg.create(specmod.with_default_devices(spec))
             fifo = None if started else os.path.join(statedir, EXEC_FIFO)
             if fifo:
                 os.mkfifo(fifo, 0o622)
@@ -112,7 +130,7 @@ class NativeRuntime:
             raise
         if pid_file:
             write_atomic(_abs(pid_file), f"{pid}".encode(), 0o644)
-        return pid
+        return record
 
     def _spawn_init(
         self,
@@ -132,10 +150,14 @@ class NativeRuntime:
         # Opened here, inherited by the init: a mapped root in a user namespace may not be
         # able to open the state directory. O_RDWR never blocks on a FIFO.
         fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC) if fifo else None
-        child = _init_child(spec, bundle, container_id, prepared, fifo_fd, cg, console)
         flags = specmod.new_namespace_flags(spec)
-        job = launch.Job(child, flags, specmod.joined_namespaces(spec), cg, stdio=stdio)
         try:
+            child = _init_child(spec, bundle, container_id, prepared, fifo_fd, cg, console)
+            job = launch.Job(child, flags, specmod.joined_namespaces(spec), cg, stdio=stdio)
+            # mkdir as late as possible: it waits for the kernel's cgroup_mutex, which a
+            # concurrent first cgroup attach (ours warming up, or anyone's) holds for a grace
+            # period; after it, the init's attach follows at once (linux/attach_warmup.py).
+            cg.create(specmod.with_default_devices(spec))
             pid, chan = launch.spawn(self.kernel, job)
         finally:
             if console is not None:
@@ -285,7 +307,10 @@ class NativeRuntime:
         self._cgroup(record).thaw()
 
     def delete(self, container_id: str, *, force: bool = False) -> None:
-        record = self._record(container_id)
+        self._delete(self._record(container_id), force)
+
+    def _delete(self, record: dict[str, Any], force: bool) -> None:
+        container_id = record["id"]
         status = self._status(record)
         if status in ("running", "paused") and not force:
             raise Conflict(
@@ -322,21 +347,18 @@ class NativeRuntime:
         A foreground container with `process.terminal` and no console socket gets a pty
         proxied to our stdio, as `runc run` does."""
         server = None
-        if console_socket is None and not detach and _wants_terminal(bundle):
+        spec = _try_load(bundle)  # read once: create uses it too (None: create reports why)
+        if console_socket is None and not detach and spec and spec["process"].get("terminal"):
             from dockyard.runtime.console import ConsoleServer
 
             server = ConsoleServer()
             console_socket = server.path
         try:
-            pid = self.create(
-                container_id,
-                bundle,
-                console_socket=console_socket,
-                pid_file=pid_file,
-                started=True,
-                stdio=stdio,
+            record = self._create(
+                container_id, bundle, console_socket, pid_file, True, stdio, loaded=spec
             )
-            self._poststart(self._record(container_id))
+            pid = record["pid"]
+            self._poststart(record)
             if detach:
                 return 0
             if server is not None:
@@ -345,7 +367,7 @@ class NativeRuntime:
         finally:
             if server is not None:
                 server.close()
-        self.delete(container_id, force=True)
+        self._delete(record, force=True)
         return code
 
     def exec(
@@ -435,11 +457,11 @@ def _proxy(server: ConsoleServer, stdio: tuple[int, int, int] | None) -> None:
         os.close(master)
 
 
-def _wants_terminal(bundle: str) -> bool:
+def _try_load(bundle: str) -> Spec | None:
     try:
-        return bool(specmod.load(os.path.realpath(bundle))["process"].get("terminal"))
+        return specmod.load(os.path.realpath(bundle))
     except DockyardError:
-        return False  # create reports the problem
+        return None
 
 
 def _init_child(

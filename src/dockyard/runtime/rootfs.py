@@ -23,7 +23,6 @@ from dockyard.linux import mountopts
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import Any
 
     from dockyard.linux.kernel import Kernel
@@ -75,7 +74,7 @@ def prepare(
     spec: dict[str, Any],
     rootfs: str,
     bundle: str,
-    cgroup_sources: dict[str, Path] | None,
+    cgroup_sources: dict[str, str] | None,
     userns: bool,
 ) -> None:
     """Everything before pivot_root: propagation, rootfs bind, mounts, devices."""
@@ -100,7 +99,7 @@ def mount_one(
     m: dict[str, Any],
     rootfs: str,
     bundle: str,
-    cgroup_sources: dict[str, Path] | None,
+    cgroup_sources: dict[str, str] | None,
     userns: bool,
 ) -> None:
     dest_rel = m.get("destination", "")
@@ -128,7 +127,7 @@ def mount_one(
 
 
 def _mount_cgroup_v1(
-    k: Kernel, dest: str, opts: mountopts.MountOptions, sources: dict[str, Path]
+    k: Kernel, dest: str, opts: mountopts.MountOptions, sources: dict[str, str]
 ) -> None:
     """What runc mounts on a v1/hybrid host: a tmpfs with one bind per hierarchy."""
     v1 = {name: d for name, d in sources.items() if name != "unified"}

@@ -20,16 +20,19 @@ an eBPF program). `Cgroup.devices_enforced` tells the runtime which case it is i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
-from typing import Any, Literal, Protocol
+import os
 
 from dockyard.errors import InvalidArgument, NotFound, Unavailable
 from dockyard.linux.cgroups import _fs
-from dockyard.linux.cgroups._common import CgroupStats
+from dockyard.linux.cgroups._common import BaseCgroup, CgroupStats
 from dockyard.linux.cgroups.plan import shares_to_weight
 from dockyard.linux.cgroups.v1 import V1Cgroup
 from dockyard.linux.cgroups.v2 import V2Cgroup
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Literal, Protocol
 
 __all__ = [
     "Cgroup",
@@ -44,48 +47,53 @@ __all__ = [
     "shares_to_weight",
 ]
 
-CgroupMode = Literal["v1", "hybrid", "v2"]
+if not TYPE_CHECKING:
+    # At run time: the common base class stands for the protocol (typing stays unloaded).
+    CgroupMode = str
+    Cgroup = BaseCgroup
+else:
+    CgroupMode = Literal["v1", "hybrid", "v2"]
 
+    class Cgroup(Protocol):
+        """One container's cgroup, in every hierarchy it lives in."""
 
-class Cgroup(Protocol):
-    """One container's cgroup, in every hierarchy it lives in."""
+        version: int
+        path: str  # the OCI cgroupsPath it was opened with
+        devices_enforced: bool  # False on v2: device rules are validated but not enforced
 
-    version: int
-    path: str  # the OCI cgroupsPath it was opened with
-    devices_enforced: bool  # False on v2: device rules are validated but not enforced
+        def create(self, resources: Mapping[str, Any] | None = None) -> None:
+            """mkdir in every hierarchy (joining an existing cgroup is fine), then `apply`."""
 
-    def create(self, resources: Mapping[str, Any] | None = None) -> None:
-        """mkdir in every hierarchy (joining an existing cgroup is fine), then `apply`."""
+        def apply(self, resources: Mapping[str, Any]) -> None:
+            """Write the OCI `linux.resources` values that are given."""
 
-    def apply(self, resources: Mapping[str, Any]) -> None:
-        """Write the OCI `linux.resources` values that are given."""
+        def add(self, pid: int) -> None:
+            """Move process `pid` into the cgroup in every hierarchy."""
 
-    def add(self, pid: int) -> None:
-        """Move process `pid` into the cgroup in every hierarchy."""
+        def freeze(self) -> None:
+            """Freeze every process; returns once the kernel reports the cgroup frozen."""
 
-    def freeze(self) -> None:
-        """Freeze every process; returns once the kernel reports the cgroup frozen."""
+        def thaw(self) -> None: ...
 
-    def thaw(self) -> None: ...
+        def state(self) -> Literal["frozen", "thawed"]: ...
 
-    def state(self) -> Literal["frozen", "thawed"]: ...
+        def pids(self) -> list[int]:
+            """Every process in the cgroup and its descendants, sorted."""
 
-    def pids(self) -> list[int]:
-        """Every process in the cgroup and its descendants, sorted."""
+        def stats(self) -> CgroupStats: ...
 
-    def stats(self) -> CgroupStats: ...
+        def oom_killed(self) -> bool:
+            """Whether the kernel OOM-killed a process in this cgroup since it was created."""
 
-    def oom_killed(self) -> bool:
-        """Whether the kernel OOM-killed a process in this cgroup since it was created."""
+        def kill(self, sig: int = 9) -> None:
+            """Signal every process (frozen while signalling, so forks can't escape)."""
 
-    def kill(self, sig: int = 9) -> None:
-        """Signal every process (frozen while signalling, so forks can't escape)."""
+        def destroy(self) -> None:
+            """Kill what is left, wait until empty, remove every directory. Idempotent."""
 
-    def destroy(self) -> None:
-        """Kill what is left, wait until empty, remove every directory. Idempotent."""
-
-    def mount_sources(self) -> dict[str, Path]:
-        """Host directory per hierarchy, keyed by controller ("memory", "systemd", "unified")."""
+        def mount_sources(self) -> dict[str, str]:
+            """Host directory per hierarchy, keyed by controller ("memory", "systemd",
+            "unified")."""
 
 
 def cgroup_mode(mountinfo: str | None = None) -> CgroupMode:
@@ -110,16 +118,16 @@ def open_cgroup(path: str, *, version: int | None = None) -> Cgroup:
     raise InvalidArgument(f"cgroup version must be 1 or 2, not {version!r}")
 
 
-def cgroup_from_sources(path: str, sources: Mapping[str, str | Path]) -> Cgroup:
+def cgroup_from_sources(path: str, sources: Mapping[str, str | os.PathLike[str]]) -> Cgroup:
     """Rebuild a cgroup from a `mount_sources()` result saved earlier (e.g. in a state file), so
     a later process finds the same directories whatever its own cgroup. A lone "unified" key is
     a v2 cgroup; otherwise v1 ("unified", if present, is its hybrid directory)."""
-    dirs = {name: Path(d) for name, d in sources.items()}
+    dirs = {name: _fs.normpath(d) for name, d in sources.items()}
     if set(dirs) == {_fs.UNIFIED}:
         directory = dirs[_fs.UNIFIED]
         h = _hierarchies(None)
         root = h.unified.point if h.unified is not None else directory
-        if directory != root and root not in directory.parents:
+        if not _fs.is_within(directory, root):
             root = directory
         return V2Cgroup(path, root, directory)
     unified = dirs.pop(_fs.UNIFIED, None)
@@ -131,7 +139,8 @@ def cgroup_from_sources(path: str, sources: Mapping[str, str | Path]) -> Cgroup:
 def cgroup_for_pid(pid: int | Literal["self"]) -> dict[str, str]:
     """/proc/PID/cgroup as {controller: cgroup path}; the v2 entry is keyed "unified"."""
     try:
-        text = Path(f"/proc/{pid}/cgroup").read_text()
+        with open(f"/proc/{pid}/cgroup", "rb") as f:
+            text = f.read().decode()
     except FileNotFoundError:
         raise NotFound(f"no process {pid}") from None
     return _fs.parse_proc_cgroup(text)
@@ -159,12 +168,12 @@ def _check_path(path: str) -> None:
 def _absolute(path: str, own: dict[str, str], controller: str) -> str:
     if path.startswith("/"):
         return path
-    return str(PurePosixPath(own.get(controller, "/")) / path)
+    return os.path.normpath(_fs.join(own.get(controller, "/"), path))
 
 
 def _hierarchies(mountinfo: str | None) -> _fs.Hierarchies:
     if mountinfo is None:
-        mountinfo = _fs.read(Path("/proc/self/mountinfo"))
+        mountinfo = _fs.read("/proc/self/mountinfo")
     return _fs.parse_mountinfo(mountinfo, _fs.known_controllers())
 
 

@@ -14,31 +14,87 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Literal, NamedTuple
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from dockyard.linux.cgroups import _fs
-from dockyard.linux.cgroups.plan import Write
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Literal
+
+    from dockyard.linux.cgroups.plan import Write
 
 DESTROY_TIMEOUT = 10.0
+SIGKILL = 9  # `signal` imports enum: numbers keep it off the start path
 
 
-class CgroupStats(NamedTuple):
-    """A snapshot of a cgroup's usage; None where the kernel doesn't report it (or "max")."""
+class CgroupStats:
+    """A snapshot of a cgroup's usage; None where the kernel doesn't report it (or "max").
 
-    memory_usage: int | None = None
-    memory_limit: int | None = None
-    memory_max_usage: int | None = None
-    cpu_usage_ns: int | None = None
-    pids_current: int | None = None
-    pids_limit: int | None = None
-    oom_kills: int | None = None
-    blkio_read_bytes: int | None = None
-    blkio_write_bytes: int | None = None
+    A plain class with __slots__ rather than a NamedTuple (typing is off the start path);
+    keyword construction, attribute access and equality by value."""
+
+    __slots__ = (
+        "blkio_read_bytes",
+        "blkio_write_bytes",
+        "cpu_usage_ns",
+        "memory_limit",
+        "memory_max_usage",
+        "memory_usage",
+        "oom_kills",
+        "pids_current",
+        "pids_limit",
+    )
+
+    def __init__(
+        self,
+        memory_usage: int | None = None,
+        memory_limit: int | None = None,
+        memory_max_usage: int | None = None,
+        cpu_usage_ns: int | None = None,
+        pids_current: int | None = None,
+        pids_limit: int | None = None,
+        oom_kills: int | None = None,
+        blkio_read_bytes: int | None = None,
+        blkio_write_bytes: int | None = None,
+    ) -> None:
+        self.memory_usage = memory_usage
+        self.memory_limit = memory_limit
+        self.memory_max_usage = memory_max_usage
+        self.cpu_usage_ns = cpu_usage_ns
+        self.pids_current = pids_current
+        self.pids_limit = pids_limit
+        self.oom_kills = oom_kills
+        self.blkio_read_bytes = blkio_read_bytes
+        self.blkio_write_bytes = blkio_write_bytes
+
+    def _asdict(self) -> dict[str, int | None]:
+        return {name: getattr(self, name) for name in _STAT_FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CgroupStats) and self._asdict() == other._asdict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._asdict().values()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._asdict().items())
+        return f"CgroupStats({inner})"
+
+
+_STAT_FIELDS = (
+    "memory_usage",
+    "memory_limit",
+    "memory_max_usage",
+    "cpu_usage_ns",
+    "pids_current",
+    "pids_limit",
+    "oom_kills",
+    "blkio_read_bytes",
+    "blkio_write_bytes",
+)
 
 
 class BaseCgroup:
@@ -49,11 +105,11 @@ class BaseCgroup:
     devices_enforced: bool
 
     # ---- hooks ----
-    def _dirs(self) -> list[Path]:
+    def _dirs(self) -> list[str]:
         """Every directory of this cgroup (one per hierarchy), without duplicates."""
         raise NotImplementedError
 
-    def _dir_for(self, controller: str) -> Path:
+    def _dir_for(self, controller: str) -> str:
         """The directory where `controller`'s files live; Unavailable when it isn't mounted."""
         raise NotImplementedError
 
@@ -107,18 +163,19 @@ class BaseCgroup:
     def _write(self, w: Write) -> None:
         base = self._dir_for(w.controller)
         for name in w.files:
-            if (base / name).exists():
-                _fs.write(base / name, w.value)
+            path = _fs.join(base, name)
+            if os.path.exists(path):
+                _fs.write(path, w.value)
                 return
-        if not base.is_dir():
+        if not os.path.isdir(base):
             raise NotFound(f"cgroup {base} does not exist (create it first)")
         if not w.optional:
-            names = " or ".join(str(base / n) for n in w.files)
+            names = " or ".join(_fs.join(base, n) for n in w.files)
             raise Unavailable(f"cgroup file {names} does not exist (kernel lacks the feature?)")
 
     def add(self, pid: int) -> None:
         for d in self._dirs():
-            _fs.write(d / "cgroup.procs", pid)
+            _fs.write(_fs.join(d, "cgroup.procs"), pid)
 
     def pids(self) -> list[int]:
         found: set[int] = set()
@@ -126,7 +183,7 @@ class BaseCgroup:
             found |= _fs.procs(d)
         return sorted(found)
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
+    def kill(self, sig: int = SIGKILL) -> None:
         if not self.pids():
             return
         freezer = self._has_freezer()
@@ -141,13 +198,15 @@ class BaseCgroup:
                 self.thaw()
 
     def destroy(self) -> None:
-        if not any(d.is_dir() for d in self._dirs()):
+        # Fast path (every `run` ends here): an empty leaf cgroup goes with one rmdir(2) per
+        # hierarchy; the kernel refuses (EBUSY) while processes or child cgroups remain.
+        if all([_fs.remove_if_empty(d) for d in self._dirs()]):
             return
         deadline = time.monotonic() + DESTROY_TIMEOUT
         while self.pids():
             if time.monotonic() > deadline:
                 raise Conflict(f"cgroup {self.path} still has processes {self.pids()}")
-            self.kill(signal.SIGKILL)
+            self.kill(SIGKILL)
             if self._has_freezer() and self.state() == "frozen":
                 self.thaw()
             time.sleep(0.01)

@@ -20,21 +20,48 @@ on v2 (no such knob; ignored), devices on v2 (validated only: v2 needs eBPF), un
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from _collections_abc import Mapping  # what collections.abc re-exports, without `collections`
 
 from dockyard.errors import InvalidArgument, Unavailable
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
+if TYPE_CHECKING:
+    from typing import Any
 
-class Write(NamedTuple):
-    """Write `value` to the first existing file of `files` in `controller`'s cgroup."""
 
-    controller: str  # v1 subsystem name, or the v2 controller ("" for cgroup.* core files)
-    files: tuple[str, ...]
-    value: str
-    optional: bool = False
-    retry_after_next: bool = False
+class Write:
+    """Write `value` to the first existing file of `files` in `controller`'s cgroup.
+
+    A plain class with __slots__ (a NamedTuple would import typing and collections on the
+    runtime's start path); compares by value."""
+
+    __slots__ = ("controller", "files", "optional", "retry_after_next", "value")
+
+    def __init__(
+        self,
+        controller: str,  # v1 subsystem name, or the v2 controller ("" for cgroup.* core files)
+        files: tuple[str, ...],
+        value: str,
+        optional: bool = False,
+        retry_after_next: bool = False,
+    ) -> None:
+        self.controller = controller
+        self.files = files
+        self.value = value
+        self.optional = optional
+        self.retry_after_next = retry_after_next
+
+    def _key(self) -> tuple[str, tuple[str, ...], str, bool, bool]:
+        return (self.controller, self.files, self.value, self.optional, self.retry_after_next)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Write) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Write({!r}, {!r}, {!r}, optional={!r}, retry_after_next={!r})".format(*self._key())
 
 
 # ---- conversions (the formulas runc ≥ 1.3.2 and crun ≥ 1.23 use) ------------------------------
@@ -51,6 +78,8 @@ def shares_to_weight(shares: int) -> int:
         return 1
     if shares >= 262144:
         return 10000
+    import math  # only here: off the start path when no cpu.shares are given on v1
+
     level = math.log2(shares)
     exponent = (level * level + 125 * level) / 612.0 - 7.0 / 34.0
     return math.ceil(10**exponent)

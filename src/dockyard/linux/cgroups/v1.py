@@ -14,15 +14,18 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Literal
 
 from dockyard.errors import Conflict, InvalidArgument, Unavailable
 from dockyard.linux.cgroups import _fs
 from dockyard.linux.cgroups._common import BaseCgroup, CgroupStats
 from dockyard.linux.cgroups.plan import plan_unified, plan_v1
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Literal
 
 FREEZE_TIMEOUT = 5.0
 UNLIMITED = 1 << 62  # v1 reports "no limit" as PAGE_COUNTER_MAX pages in bytes (≈ 2**63)
@@ -33,24 +36,29 @@ class V1Cgroup(BaseCgroup):
 
     version = 1
 
-    def __init__(self, path: str, dirs: Mapping[str, Path], unified: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        dirs: Mapping[str, str | os.PathLike[str]],
+        unified: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.path = path
-        self.dirs = dict(dirs)
-        self.unified = unified
+        self.dirs = {name: _fs.normpath(d) for name, d in dirs.items()}
+        self.unified = _fs.normpath(unified) if unified is not None else None
         self.devices_enforced = "devices" in self.dirs
 
     def __repr__(self) -> str:
         return f"V1Cgroup({self.path!r})"
 
     # ---- hooks ----
-    def _dirs(self) -> list[Path]:
-        out: list[Path] = []
+    def _dirs(self) -> list[str]:
+        out: list[str] = []
         for d in [*self.dirs.values(), *([self.unified] if self.unified else [])]:
             if d not in out:
                 out.append(d)
         return out
 
-    def _dir_for(self, controller: str) -> Path:
+    def _dir_for(self, controller: str) -> str:
         d = self.dirs.get(controller)
         if d is None:
             raise Unavailable(f"cgroup v1 controller {controller!r} is not mounted on this host")
@@ -73,10 +81,10 @@ class V1Cgroup(BaseCgroup):
         if self.unified is None:
             raise InvalidArgument("linux.resources.unified needs cgroup v2 (this host has v1 only)")
         for w in unified:
-            _fs.write(self.unified / w.files[0], w.value)
+            _fs.write(_fs.join(self.unified, w.files[0]), w.value)
 
     def freeze(self) -> None:
-        state = self._dir_for("freezer") / "freezer.state"
+        state = _fs.join(self._dir_for("freezer"), "freezer.state")
         deadline = time.monotonic() + FREEZE_TIMEOUT
         while True:
             _fs.write(state, "FROZEN")
@@ -88,10 +96,10 @@ class V1Cgroup(BaseCgroup):
             time.sleep(0.001)
 
     def thaw(self) -> None:
-        _fs.write(self._dir_for("freezer") / "freezer.state", "THAWED")
+        _fs.write(_fs.join(self._dir_for("freezer"), "freezer.state"), "THAWED")
 
     def state(self) -> Literal["frozen", "thawed"]:
-        text = _fs.read(self._dir_for("freezer") / "freezer.state")
+        text = _fs.read(_fs.join(self._dir_for("freezer"), "freezer.state"))
         return "frozen" if text == "FROZEN" else "thawed"
 
     def stats(self) -> CgroupStats:
@@ -99,14 +107,14 @@ class V1Cgroup(BaseCgroup):
         pids = self.dirs.get("pids")
         cpuacct = self.dirs.get("cpuacct")
         read, write = _blkio_bytes(self.dirs.get("blkio"))
-        limit = _fs.read_int(mem / "memory.limit_in_bytes") if mem else None
+        limit = _int_in(mem, "memory.limit_in_bytes")
         return CgroupStats(
-            memory_usage=_fs.read_int(mem / "memory.usage_in_bytes") if mem else None,
+            memory_usage=_int_in(mem, "memory.usage_in_bytes"),
             memory_limit=None if limit is None or limit >= UNLIMITED else limit,
-            memory_max_usage=_fs.read_int(mem / "memory.max_usage_in_bytes") if mem else None,
-            cpu_usage_ns=_fs.read_int(cpuacct / "cpuacct.usage") if cpuacct else None,
-            pids_current=_fs.read_int(pids / "pids.current") if pids else None,
-            pids_limit=_fs.read_int(pids / "pids.max") if pids else None,
+            memory_max_usage=_int_in(mem, "memory.max_usage_in_bytes"),
+            cpu_usage_ns=_int_in(cpuacct, "cpuacct.usage"),
+            pids_current=_int_in(pids, "pids.current"),
+            pids_limit=_int_in(pids, "pids.max"),
             oom_kills=self._oom_kills(),
             blkio_read_bytes=read,
             blkio_write_bytes=write,
@@ -116,36 +124,44 @@ class V1Cgroup(BaseCgroup):
         mem = self.dirs.get("memory")
         if mem is None:
             return None
-        return _fs.read_keyed(mem / "memory.oom_control").get("oom_kill")
+        return _fs.read_keyed(_fs.join(mem, "memory.oom_control")).get("oom_kill")
 
     def oom_killed(self) -> bool:
         return (self._oom_kills() or 0) > 0
 
-    def mount_sources(self) -> dict[str, Path]:
+    def mount_sources(self) -> dict[str, str]:
         out = {name.removeprefix("name="): d for name, d in self.dirs.items()}
         if self.unified is not None:
             out[_fs.UNIFIED] = self.unified
         return out
 
 
-def init_cpuset(directory: Path) -> None:
+def _int_in(directory: str | None, name: str) -> int | None:
+    return _fs.read_int(_fs.join(directory, name)) if directory else None
+
+
+def init_cpuset(directory: str | os.PathLike[str]) -> None:
     """Give every level from the hierarchy root down to `directory` non-empty cpus and mems."""
-    chain: list[Path] = []
-    d = directory
-    while (d / "cpuset.cpus").exists():
+    chain: list[str] = []
+    d = _fs.normpath(directory)
+    while os.path.exists(_fs.join(d, "cpuset.cpus")):
         chain.append(d)
-        d = d.parent
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
     for child in reversed(chain[:-1]):  # the root always has both set
+        parent = os.path.dirname(child)
         for name in ("cpuset.cpus", "cpuset.mems"):
-            if _fs.read(child / name) == "":
-                _fs.write(child / name, _fs.read(child.parent / name))
+            if _fs.read(_fs.join(child, name)) == "":
+                _fs.write(_fs.join(child, name), _fs.read(_fs.join(parent, name)))
 
 
-def _blkio_bytes(blkio: Path | None) -> tuple[int | None, int | None]:
+def _blkio_bytes(blkio: str | None) -> tuple[int | None, int | None]:
     if blkio is None:
         return None, None
     for name in ("blkio.throttle.io_service_bytes_recursive", "blkio.io_service_bytes_recursive"):
-        text = _fs.read_optional(blkio / name)
+        text = _fs.read_optional(_fs.join(blkio, name))
         if text is None:
             continue
         totals = {"Read": 0, "Write": 0}

@@ -15,16 +15,20 @@ Invariants:
 
 from __future__ import annotations
 
-import signal
+import os
 import time
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Literal
 
 from dockyard.errors import Conflict, InvalidArgument, Unavailable
 from dockyard.linux.cgroups import _fs
-from dockyard.linux.cgroups._common import BaseCgroup, CgroupStats
-from dockyard.linux.cgroups.plan import Write, controllers, plan_v2
+from dockyard.linux.cgroups._common import SIGKILL, BaseCgroup, CgroupStats
+from dockyard.linux.cgroups.plan import controllers, plan_v2
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Literal
+
+    from dockyard.linux.cgroups.plan import Write
 
 FREEZE_TIMEOUT = 5.0
 
@@ -35,8 +39,11 @@ class V2Cgroup(BaseCgroup):
     version = 2
     devices_enforced = False
 
-    def __init__(self, path: str, root: Path, directory: Path) -> None:
-        if directory != root and root not in directory.parents:
+    def __init__(
+        self, path: str, root: str | os.PathLike[str], directory: str | os.PathLike[str]
+    ) -> None:
+        root, directory = _fs.normpath(root), _fs.normpath(directory)
+        if not _fs.is_within(directory, root):
             raise InvalidArgument(f"cgroup {directory} is not under the hierarchy {root}")
         self.path = path
         self.root = root
@@ -46,21 +53,24 @@ class V2Cgroup(BaseCgroup):
         return f"V2Cgroup({self.path!r})"
 
     # ---- hooks ----
-    def _dirs(self) -> list[Path]:
+    def _dirs(self) -> list[str]:
         return [self.dir]
 
-    def _dir_for(self, controller: str) -> Path:
+    def _dir_for(self, controller: str) -> str:
         return self.dir
 
     def _has_freezer(self) -> bool:
-        return (self.dir / "cgroup.freeze").exists()
+        return os.path.exists(_fs.join(self.dir, "cgroup.freeze"))
 
     def _prepare(self, writes: list[Write]) -> None:
         needed = controllers(writes)
         if not needed:
             return
-        ancestors = [self.dir, *self.dir.parents]
-        chain = ancestors[1 : ancestors.index(self.root) + 1]
+        chain: list[str] = []  # our parent up to the hierarchy root
+        d = self.dir
+        while d != self.root:
+            d = os.path.dirname(d)
+            chain.append(d)
         for parent in reversed(chain):
             enable_controllers(parent, needed)
 
@@ -69,7 +79,7 @@ class V2Cgroup(BaseCgroup):
         self._write_all(plan_v2(resources))
 
     def freeze(self) -> None:
-        _fs.write(self.dir / "cgroup.freeze", "1")
+        _fs.write(_fs.join(self.dir, "cgroup.freeze"), "1")
         deadline = time.monotonic() + FREEZE_TIMEOUT
         while self.state() != "frozen":
             if time.monotonic() > deadline:
@@ -78,46 +88,47 @@ class V2Cgroup(BaseCgroup):
             time.sleep(0.001)
 
     def thaw(self) -> None:
-        _fs.write(self.dir / "cgroup.freeze", "0")
+        _fs.write(_fs.join(self.dir, "cgroup.freeze"), "0")
 
     def state(self) -> Literal["frozen", "thawed"]:
-        events = _fs.read_keyed(self.dir / "cgroup.events")
+        events = _fs.read_keyed(_fs.join(self.dir, "cgroup.events"))
         return "frozen" if events.get("frozen") == 1 else "thawed"
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if sig == signal.SIGKILL and (self.dir / "cgroup.kill").exists():
-            _fs.write(self.dir / "cgroup.kill", "1")
+    def kill(self, sig: int = SIGKILL) -> None:
+        if sig == SIGKILL and os.path.exists(_fs.join(self.dir, "cgroup.kill")):
+            _fs.write(_fs.join(self.dir, "cgroup.kill"), "1")
             return
         super().kill(sig)
 
     def stats(self) -> CgroupStats:
         d = self.dir
-        cpu = _fs.read_keyed(d / "cpu.stat")
+        j = _fs.join
+        cpu = _fs.read_keyed(j(d, "cpu.stat"))
         io_read, io_write = _io_bytes(d)
         usec = cpu.get("usage_usec")
         return CgroupStats(
-            memory_usage=_fs.read_int(d / "memory.current"),
-            memory_limit=_fs.read_int(d / "memory.max"),
-            memory_max_usage=_fs.read_int(d / "memory.peak"),
+            memory_usage=_fs.read_int(j(d, "memory.current")),
+            memory_limit=_fs.read_int(j(d, "memory.max")),
+            memory_max_usage=_fs.read_int(j(d, "memory.peak")),
             cpu_usage_ns=None if usec is None else usec * 1000,
-            pids_current=_fs.read_int(d / "pids.current"),
-            pids_limit=_fs.read_int(d / "pids.max"),
-            oom_kills=_fs.read_keyed(d / "memory.events").get("oom_kill"),
+            pids_current=_fs.read_int(j(d, "pids.current")),
+            pids_limit=_fs.read_int(j(d, "pids.max")),
+            oom_kills=_fs.read_keyed(j(d, "memory.events")).get("oom_kill"),
             blkio_read_bytes=io_read,
             blkio_write_bytes=io_write,
         )
 
     def oom_killed(self) -> bool:
-        return _fs.read_keyed(self.dir / "memory.events").get("oom_kill", 0) > 0
+        return _fs.read_keyed(_fs.join(self.dir, "memory.events")).get("oom_kill", 0) > 0
 
-    def mount_sources(self) -> dict[str, Path]:
+    def mount_sources(self) -> dict[str, str]:
         return {_fs.UNIFIED: self.dir}
 
 
-def enable_controllers(parent: Path, needed: set[str]) -> None:
+def enable_controllers(parent: str, needed: set[str]) -> None:
     """Enable each of `needed` in `parent`'s cgroup.subtree_control (if not already)."""
-    available = _fs.read(parent / "cgroup.controllers").split()
-    enabled = _fs.read(parent / "cgroup.subtree_control").split()
+    available = _fs.read(_fs.join(parent, "cgroup.controllers")).split()
+    enabled = _fs.read(_fs.join(parent, "cgroup.subtree_control")).split()
     for name in sorted(needed):
         if name not in available:
             raise Unavailable(
@@ -125,11 +136,11 @@ def enable_controllers(parent: Path, needed: set[str]) -> None:
                 f"(cgroup.controllers: {' '.join(available) or 'none'})"
             )
         if name not in enabled:
-            _fs.write(parent / "cgroup.subtree_control", f"+{name}")
+            _fs.write(_fs.join(parent, "cgroup.subtree_control"), f"+{name}")
 
 
-def _io_bytes(d: Path) -> tuple[int | None, int | None]:
-    text = _fs.read_optional(d / "io.stat")
+def _io_bytes(d: str) -> tuple[int | None, int | None]:
+    text = _fs.read_optional(_fs.join(d, "io.stat"))
     if text is None:
         return None, None
     read = write = 0

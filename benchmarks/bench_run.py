@@ -5,7 +5,9 @@
 
 1. start+exit+remove of a container (`run --rm IMG true`, wall clock of the CLI), with each
    engine's default network (Dockyard: `bridge`; Podman: its `podman` network via netavark) and
-   with `--network none`; the four variants are interleaved run by run (median, p90);
+   with `--network none`, and `runc run` of a busybox bundle (/bin/true, runc's default spec:
+   a new network namespace, no image, no network setup) as the floor of a runtime alone; the
+   five variants are interleaved run by run (median, p90);
 2. request rate through a published port on 127.0.0.1 (`run -d -p PORT:3000`, busybox httpd
    in the same image for both; a bounded load: --requests HTTP/1.0 GETs, one connection each,
    from --threads client threads on the host, in --rounds interleaved rounds; median req/s).
@@ -156,6 +158,8 @@ class Bench:
             if ids:
                 self.run_dy("rm", "-f", *ids)
         self.podman("rm", "-af", "-t", "0")
+        runc_root = str(self.tmp / "runc")
+        subprocess.run(["runc", "--root", runc_root, "delete", "-f", self.tag], capture_output=True)
         self.podman("rmi", "-af")
         from dockyard.engine import network_settings
 
@@ -180,7 +184,7 @@ class Bench:
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     t = time.perf_counter()
-    p = subprocess.run(argv, env=env, capture_output=True, check=False)
+    p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     dt = time.perf_counter() - t
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:3])}...: {p.stderr.decode()[-400:]}")
@@ -188,13 +192,18 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def start_times(b: Bench, runs: int) -> dict[str, list[float]]:
+    from benchmarks.bench_runtime import make_bundle
+
     env = {**os.environ, "CONTAINERS_CONF": str(b.conf)}
     dy = [DOCKYARD, "--root", str(b.root), "run", "--rm"]
+    bundle = make_bundle(b.tmp / "bundle")
+    runc = ["runc", "--root", str(b.tmp / "runc"), "run", "--bundle", str(bundle), b.tag]
     variants = {
         "dockyard default": [*dy, IMAGE, "true"],
         "dockyard none": [*dy, "--network", "none", IMAGE, "true"],
         "podman default": b.podman_argv("run", "--rm", IMAGE, "true"),
         "podman none": b.podman_argv("run", "--rm", "--network", "none", IMAGE, "true"),
+        "runc run": runc,
     }
     out: dict[str, list[float]] = {k: [] for k in variants}
     for argv in variants.values():  # warm-up: caches, bridges, firewall tables
@@ -304,6 +313,9 @@ def main() -> int:
     r_default = med["dockyard default"] / med["podman default"]
     r_none = med["dockyard none"] / med["podman none"]
     print(f"  ratio dockyard/podman: default network {r_default:.2f}, --network none {r_none:.2f}")
+    print(
+        f"  ratio dockyard --network none / runc run: {med['dockyard none'] / med['runc run']:.2f}"
+    )
     print(
         f"published port 127.0.0.1 -> :3000 (busybox httpd), req/s, {args.requests} requests,"
         f" {args.threads} threads, {args.rounds} rounds:"

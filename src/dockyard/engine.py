@@ -63,7 +63,7 @@ class Engine:
     def images(self) -> ImageService:
         from dockyard.image.service import ImageService
 
-        svc = ImageService(self.content, self.meta, self.snapshots)
+        svc = ImageService(self.content, self.meta, lambda: self.snapshots)
         svc.in_use = lambda image_id: self.containers.users_of_image(image_id)
         return svc
 

@@ -15,7 +15,6 @@ exit 125 for run/create/exec style commands and 1 elsewhere, as Docker's CLI doe
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
@@ -24,6 +23,8 @@ from functools import cached_property
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import argparse
+
     from dockyard.engine import Engine
 
 # command name -> module under dockyard.cli
@@ -132,10 +133,11 @@ GROUPS = ("image", "system", "container", "network", "volume", "builder", "manif
 class Context:
     """What a command needs besides its arguments: the engine and the output streams."""
 
-    def __init__(self, root: str | None, out: IO[str], err: IO[str]) -> None:
+    def __init__(self, root: str | None, out: IO[str], err: IO[str], early: object = None) -> None:
         self.root = root
         self.out = out
         self.err = err
+        self.early = early  # what `_early` started for the command (run: its supervisor)
 
     @cached_property
     def engine(self) -> Engine:
@@ -144,15 +146,29 @@ class Context:
         return Engine.open(self.root)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with Docker's exit code for bad usage (125 is run's; 1 is others' — we use
-    the value set per command) and Docker's error layout."""
+def _parser(prog: str, description: str | None, usage_exit: int) -> argparse.ArgumentParser:
+    """argparse with Docker's exit code for bad usage (125 for run/create/exec style commands,
+    1 for others: the command module's USAGE_EXIT) and Docker's error layout. argparse loads
+    here, not at import: `run` forks its supervisor before (see `_early`)."""
+    import argparse
 
-    usage_exit = 125
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            sys.stderr.write(f"{self.prog}: {message}\nSee '{self.prog} --help'.\n")
+            sys.exit(usage_exit)
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: {message}\nSee '{self.prog} --help'.\n")
-        sys.exit(self.usage_exit)
+    return Parser(prog=prog, description=description, add_help=False)
+
+
+def _early(modname: str, root: str | None) -> object:
+    """Work a command starts before its module and argparse load. `run`: fork the container's
+    supervisor now, so that it loads the start path on the other core while this process
+    parses flags, looks up the image and creates the container (`supervisor.Prefork`)."""
+    if modname == "run":
+        from dockyard.container.supervisor import Prefork
+
+        return Prefork(root)
+    return None
 
 
 def _split_command(argv: list[str]) -> tuple[str | None, list[str]]:
@@ -201,15 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if modname is None:
         sys.stderr.write(f"dockyard: '{name}' is not a dockyard command.\nSee 'dockyard --help'\n")
         return 1
+    early = _early(modname, root)
     mod = importlib.import_module(f"dockyard.cli.{modname}")
-    parser = _Parser(
-        prog=f"dockyard {name}", description=getattr(mod, "HELP", None), add_help=False
-    )
+    parser = _parser(f"dockyard {name}", getattr(mod, "HELP", None), getattr(mod, "USAGE_EXIT", 1))
     parser.add_argument("--help", action="help", help="Print usage")
-    parser.usage_exit = getattr(mod, "USAGE_EXIT", 1)
     mod.configure(parser)
     ns = parser.parse_args(rest)
-    ctx = Context(root, sys.stdout, sys.stderr)
+    ctx = Context(root, sys.stdout, sys.stderr, early)
     return run_command(mod.run, ns, ctx)
 
 

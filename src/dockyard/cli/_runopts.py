@@ -330,7 +330,7 @@ def ensure_image(ctx: Any, image: str, policy: str, platform: str | None) -> Non
         return
     if policy == "missing":
         try:
-            ctx.engine.images.resolve(image)
+            ctx.engine.images.lookup_id(image)  # a name lookup: `create` reads the image
             return
         except NotFound:
             pass

@@ -7,10 +7,13 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.cli import Context
 from dockyard.cli._runopts import USAGE_EXIT, add_run_flags, build_config, ensure_image
+
+if TYPE_CHECKING:
+    from dockyard.container.supervisor import Attach
 
 HELP = "Create and run a new container from an image"
 
@@ -24,50 +27,102 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from dockyard.container.supervisor import Prefork
     from dockyard.errors import DockyardError
 
+    pre = ctx.early if isinstance(ctx.early, Prefork) else Prefork(ctx.root)
     try:
-        config, host = build_config(args)
-        ensure_image(ctx, args.image, args.pull, args.platform)
-        c = ctx.engine.containers.create(args.image, config, host, name=args.name)
-    except DockyardError as e:
-        ctx.err.write(f"dockyard: Error response from daemon: {e}\nSee 'dockyard run --help'.\n")
-        return USAGE_EXIT if e.exit_code == 1 else e.exit_code
-    if args.detach:
         try:
-            ctx.engine.containers.start(c.id)
+            config, host = build_config(args)
+            ensure_image(ctx, args.image, args.pull, args.platform)
+            c = ctx.engine.containers.create(args.image, config, host, name=args.name)
         except DockyardError as e:
-            ctx.err.write(f"dockyard: Error response from daemon: {e}\n")
-            return e.exit_code if e.exit_code != 1 else USAGE_EXIT
-        ctx.out.write(c.id + "\n")
-        return 0
-    return attach_and_start(
-        ctx, c.id, interactive=args.interactive, tty=args.tty, proxy=args.sig_proxy
-    )
+            ctx.err.write(
+                f"dockyard: Error response from daemon: {e}\nSee 'dockyard run --help'.\n"
+            )
+            return USAGE_EXIT if e.exit_code == 1 else e.exit_code
+        attached = not args.detach
+
+        def go(cid: str) -> None:
+            pre.go(cid, attach=attached, stdin=attached and bool(args.interactive))
+
+        if not attached:
+            try:
+                ctx.engine.containers.start(c.id, go=go)
+            except DockyardError as e:
+                ctx.err.write(f"dockyard: Error response from daemon: {e}\n")
+                return e.exit_code if e.exit_code != 1 else USAGE_EXIT
+            ctx.out.write(c.id + "\n")
+            return 0
+        pipes = _Pipes(pre.out, pre.err, pre.status, stdin=bool(args.interactive))
+        pre.out = pre.err = pre.status = -1  # the pipes own them now
+        try:
+            start = lambda: ctx.engine.containers.start(c.id, go=go)  # noqa: E731
+            return _attached(ctx, c.id, pipes, tty=args.tty, proxy=args.sig_proxy, start=start)
+        finally:
+            pipes.close()
+    finally:
+        pre.close()
+
+
+class _Pipes:
+    """The CLI's read ends of an attached container's stdout, stderr and exit status."""
+
+    def __init__(self, out_r: int, err_r: int, st_r: int, *, stdin: bool) -> None:
+        self.out_r, self.err_r, self.st_r = out_r, err_r, st_r
+        self.stdin = stdin
+
+    @classmethod
+    def with_attach(cls, interactive: bool) -> tuple[_Pipes, Attach]:
+        """New pipes, and the `Attach` with their write ends for a supervisor to own."""
+        from dockyard.container.supervisor import Attach
+
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        st_r, st_w = os.pipe()
+        attach = Attach(stdout=out_w, stderr=err_w, status=st_w, stdin=interactive)
+        return cls(out_r, err_r, st_r, stdin=interactive), attach
+
+    def close(self) -> None:
+        for name in ("out_r", "err_r", "st_r"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, -1)
 
 
 def attach_and_start(ctx: Context, cid: str, *, interactive: bool, tty: bool, proxy: str) -> int:
     """Start `cid` with its output relayed here; return its exit code (Docker's `run`)."""
-    from dockyard.container.supervisor import Attach
+    pipes, attach = _Pipes.with_attach(interactive)
+    try:
+        return _attached(
+            ctx, cid, pipes, tty=tty, proxy=proxy,
+            start=lambda: ctx.engine.containers.start(cid, attach),
+        )  # fmt: skip
+    finally:
+        pipes.close()
+
+
+def _attached(ctx: Context, cid: str, pipes: _Pipes, *, tty: bool, proxy: str, start: Any) -> int:
+    """Run `start()` (which hands the pipes' write ends to the supervisor), relay the output,
+    return the exit code the supervisor reports."""
     from dockyard.errors import DockyardError
 
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    st_r, st_w = os.pipe()
-    attach = Attach(stdout=out_w, stderr=err_w, status=st_w, stdin=interactive)
+    interactive = pipes.stdin
     restore = _raw_terminal() if tty and interactive and os.isatty(0) else None
     try:
         try:
-            ctx.engine.containers.start(cid, attach)
+            start()
         except DockyardError as e:
-            for fd in (out_r, err_r, st_r):
-                os.close(fd)
             ctx.err.write(f"dockyard: Error response from daemon: {e}\n")
             return e.exit_code if e.exit_code != 1 else USAGE_EXIT
         if proxy != "false" and not tty:
             _proxy_signals(ctx, cid)
-        _relay(out_r, err_r)
-        with os.fdopen(st_r, "rb") as f:
+        _relay(pipes.out_r, pipes.err_r)
+        pipes.out_r = pipes.err_r = -1
+        with os.fdopen(pipes.st_r, "rb") as f:
+            pipes.st_r = -1
             data = f.read().strip()
     finally:
         if restore:

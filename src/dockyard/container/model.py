@@ -53,6 +53,10 @@ class Container:
     restart_count: int = 0
     network: dict[str, Any] = field(default_factory=dict)
     mounts: list[dict[str, Any]] = field(default_factory=list)
+    # the image as `create` resolved it, so starting needs no image lookup: its config's
+    # `config` object and its layer chain IDs (bottom first); None in older records
+    image_config: dict[str, Any] | None = None
+    image_chain: list[str] | None = None
 
     @property
     def short_id(self) -> str:

@@ -67,11 +67,9 @@ def prepare(
     """Validate the network part of a create request (editing `config`/`host_config` in place:
     `container:NAME` → `container:<id>`, published ports added to `ExposedPorts`, the API's
     `NetworkingConfig` popped from `config`); return the record's `network` value."""
-    from dockyard.network.model import NetworkMode
-
     networking = config.pop("NetworkingConfig", None) or {}
     host_config["NetworkMode"] = mode_text(host_config)
-    mode = NetworkMode.parse(host_config["NetworkMode"])
+    kind, target = _parse_mode(host_config["NetworkMode"])
     bindings = port_bindings(host_config)
     if bindings:
         exposed = dict(config.get("ExposedPorts") or {})
@@ -79,31 +77,44 @@ def prepare(
             exposed.setdefault(b.key, {})
         config["ExposedPorts"] = exposed
     wanted: dict[str, Any] = dict(networking.get("EndpointsConfig") or {})
-    if mode.kind == "container":
+    if kind == "container":
         if bindings or host_config.get("PublishAllPorts"):
             raise InvalidArgument(
                 "conflicting options: port publishing and the container type network mode"
             )
-        host_config["NetworkMode"] = f"container:{lookup(mode.target)}"
-    if mode.kind == "network":
-        engine.networks.get(mode.target)  # NotFound: "network NAME not found"
+        host_config["NetworkMode"] = f"container:{lookup(target)}"
+    if kind == "network":
+        engine.networks.get(target)  # NotFound: "network NAME not found"
     for name, ep in wanted.items():
         aliases = (ep or {}).get("Aliases")
         ip = ((ep or {}).get("IPAMConfig") or {}).get("IPv4Address")
-        if mode.kind != "network" and aliases:
+        if kind != "network" and aliases:
             raise InvalidArgument(
                 "network-scoped alias is supported only for containers in user defined networks"
             )
-        if mode.kind != "network" and ip:
+        if kind != "network" and ip:
             raise InvalidArgument(
                 "user specified IP address is supported on user defined networks only"
             )
-        if name != mode.target and name != host_config["NetworkMode"]:
+        if name != target and name != host_config["NetworkMode"]:
             raise InvalidArgument(f"network {name} is not the container's network mode")
-    if mode.kind not in ("bridge", "network"):
+    if kind not in ("bridge", "network"):
         return {"Endpoints": {}, "Settings": {}}
-    first = wanted.get(mode.target) or wanted.get(host_config["NetworkMode"]) or {}
-    return {"Endpoints": {mode.target: _endpoint_config(first)}, "Settings": {}}
+    first = wanted.get(target) or wanted.get(host_config["NetworkMode"]) or {}
+    return {"Endpoints": {target: _endpoint_config(first)}, "Settings": {}}
+
+
+def _parse_mode(text: str) -> tuple[str, str]:
+    """(kind, target) as `NetworkMode.parse` gives them, without loading the network model
+    for the everyday modes (so `run` starts faster)."""
+    if text == "bridge":
+        return "bridge", "bridge"  # the default network's name
+    if text in ("host", "none"):
+        return text, ""
+    from dockyard.network.model import NetworkMode
+
+    m = NetworkMode.parse(text)
+    return m.kind, m.target
 
 
 def _endpoint_config(ep: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,13 @@ Invariants:
 - `get`/`list` reconcile: a record that says running while its supervisor is gone is repaired
   (exit code from the supervisor's last word, else 255 with an error), its runtime state
   deleted and its rootfs unmounted, so `ps -a` never lies after a kill -9.
+- A `--rm` container's record goes first (its name is free and `ps -a` stops listing it),
+  then the supervisor reports the exit code to the attached CLI, then it deletes the runtime
+  state, unmounts and removes the directory, under a `removing` marker; listings and the
+  image/volume in-use checks wait for such removals or finish them (`finish_removals`).
+- The record caches what `create` resolved of the image (its config and layer chain), so a
+  start never reads the image again. `--rm` rootfs overlays are `volatile` (no sync at
+  unmount); other containers' are not (their writes survive a host crash as on Docker).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import shutil
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +55,8 @@ class Running:
     stderr: int  # read end, -1 with a tty
     tty: bool
     log: LogWriter
+    auto_remove: bool = False  # `--rm`: removed right after it exits, never restarted
+    published: bool = False  # holds host ports (released before the exit is reported)
 
 
 def _proc_start(pid: int) -> int:
@@ -68,6 +77,7 @@ class ContainerService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.root = engine.root / "containers"
+        self._removing: set[str] = set()  # `--rm` removals this process is doing
 
     # plumbing ---------------------------------------------------------------------------
 
@@ -104,7 +114,11 @@ class ContainerService:
                 c = self._load(c)
             except NotFound:
                 return get_runtime("dockyard", root=str(self.engine.root / "runtime"))
-        name = c.host_config.get("Runtime") or "dockyard"
+        return self._runtime_named(c.host_config.get("Runtime") or "dockyard")
+
+    def _runtime_named(self, name: str) -> Runtime:
+        from dockyard.runtime import get_runtime
+
         if name in ("dockyard", "native"):
             return get_runtime("dockyard", root=str(self.engine.root / "runtime"))
         return get_runtime(name, root=str(self.engine.root / f"runtime-{Path(name).name}"))
@@ -158,11 +172,14 @@ class ContainerService:
         return self.reconcile(self._load(self.lookup(name_or_id)))
 
     def list_containers(self) -> list[Container]:
-        return [self.reconcile(Container.from_json(t)) for t in self.meta.containers()]
+        out = [self.reconcile(Container.from_json(t)) for t in self.meta.containers()]
+        self.finish_removals({c.id for c in out})
+        return out
 
     def users_of_volume(self, name: str) -> list[str]:
         from dockyard.container.mounts import volume_names
 
+        self.finish_removals()
         return [
             c.id
             for c in (Container.from_json(t) for t in self.meta.containers())
@@ -170,6 +187,7 @@ class ContainerService:
         ]
 
     def users_of_image(self, image_id: str) -> list[tuple[str, bool]]:
+        self.finish_removals()  # an unmounting rootfs still uses the image's snapshots
         out = []
         for t in self.meta.containers_of_image(image_id):
             c = Container.from_json(t)
@@ -223,8 +241,7 @@ class ContainerService:
         *,
         name: str | None = None,
     ) -> Container:
-        img = self.engine.images.resolve(image)
-        icfg = img.config.config
+        image_id, icfg, chain = self.engine.images.run_view(image)
         cfg = dict(config)
         if cfg.get("Entrypoint") is None:
             cfg["Entrypoint"] = icfg.get("Entrypoint")
@@ -254,11 +271,13 @@ class ContainerService:
             id=cid,
             name="",
             image=image,
-            image_id=str(img.id),
+            image_id=image_id,
             created=rfc3339(),
             config=cfg,
             host_config=hc,
             network=network,
+            image_config=icfg,
+            image_chain=chain,
         )
         d = self.dir(cid)
         for sub in ("upper", "work", "rootfs"):
@@ -285,7 +304,15 @@ class ContainerService:
 
     # start ------------------------------------------------------------------------------
 
-    def start(self, name_or_id: str, attach: Attach | None = None) -> Container:
+    def start(
+        self,
+        name_or_id: str,
+        attach: Attach | None = None,
+        *,
+        go: Callable[[str], None] | None = None,
+    ) -> Container:
+        """Start the container through its supervisor: a new one, or `go(id)` to one forked
+        ahead (`run`'s `supervisor.Prefork`)."""
         from dockyard.container import supervisor
 
         c = self.get(name_or_id)
@@ -293,9 +320,16 @@ class ContainerService:
             return c
         if c.state.status == "paused":
             raise Conflict("cannot start a paused container, try unpause instead")
-        self._update(c.id, lambda r: setattr(r.state, "stopped_by_user", False))
-        supervisor.spawn(self, c.id, attach)
-        return self._load(c.id)
+        if c.state.stopped_by_user:
+            self._update(c.id, lambda r: setattr(r.state, "stopped_by_user", False))
+        if go is not None:
+            go(c.id)
+        else:
+            supervisor.spawn(self, c.id, attach)
+        try:
+            return self._load(c.id)
+        except NotFound:  # a `--rm` container that already exited and is gone
+            return c
 
     def _mount_rootfs(self, c: Container) -> Path:
         from dockyard.linux import fsmount
@@ -304,18 +338,35 @@ class ContainerService:
         target = d / "rootfs"
         if fsmount.is_mounted(str(target)):
             return target
-        img = self.engine.images.get(c.image_id)
-        chain = [str(x) for x in img.chain]
+        # `--rm`: a volatile overlay (no syncfs of the whole upper filesystem at unmount, and
+        # fsync inside is a no-op); its upper is thrown away on exit. Other containers keep
+        # Docker's durability: their upper survives a host crash as the disk has it.
+        volatile = ("volatile",) if c.host_config.get("AutoRemove") else ()
+        if volatile:
+            # left by an earlier mount; only a supervisor crash lets one be mounted again
+            shutil.rmtree(d / "work" / "work" / "incompat", ignore_errors=True)
+        chain = self._image_chain(c)
         if not chain:
             empty = d / "empty"
             empty.mkdir(exist_ok=True)
             opts = (f"lowerdir={empty}", f"upperdir={d / 'upper'}", f"workdir={d / 'work'}")
-            fsmount.mount("overlay", "overlay", str(target), opts)
+            fsmount.mount("overlay", "overlay", str(target), opts + volatile)
             return target
         mounts = self.engine.snapshots.mounts(chain, d / "upper", d / "work")
         for m in mounts:
-            fsmount.mount(m.type, m.source, str(target), m.options, m.cwd)
+            mopts = (*m.options, *volatile) if m.type == "overlay" else m.options
+            fsmount.mount(m.type, m.source, str(target), mopts, m.cwd)
         return target
+
+    def _image_chain(self, c: Container) -> list[str]:
+        if c.image_chain is not None:
+            return c.image_chain
+        return [str(x) for x in self.engine.images.get(c.image_id).chain]
+
+    def _image_config(self, c: Container) -> dict[str, Any]:
+        if c.image_config is not None:
+            return c.image_config
+        return dict(self.engine.images.get(c.image_id).config.config)
 
     def start_process(self, cid: str, *, stdin_fd: int = -1) -> Running:
         """Mount, write the bundle, create and start the container (in the supervisor)."""
@@ -328,10 +379,9 @@ class ContainerService:
         net = networking.attach(self.engine, c, self.lookup)  # ports held here until release
         try:
             rootfs = self._mount_rootfs(c)
-            img = self.engine.images.get(c.image_id)
             extra = net.mounts + mounts.spec_mounts(self.engine, c, rootfs)
             spec = build_spec(
-                c, img.config.config, rootfs, netns=net.netns, extra_mounts=extra,
+                c, self._image_config(c), rootfs, netns=net.netns, extra_mounts=extra,
                 seccomp=_seccomp(c),
             )  # fmt: skip
             bundle = d / "bundle"
@@ -400,7 +450,15 @@ class ContainerService:
             r.network = {**(r.network or {}), "Settings": net.settings}
 
         self._update(cid, running)
-        return Running(pid=pid, stdout=parent_fds[0], stderr=parent_fds[1], tty=tty, log=log)
+        return Running(
+            pid=pid,
+            stdout=parent_fds[0],
+            stderr=parent_fds[1],
+            tty=tty,
+            log=log,
+            auto_remove=bool(c.host_config.get("AutoRemove")),
+            published=bool(net.settings.get("Ports")),
+        )
 
     def set_health(self, cid: str, health: dict[str, Any]) -> None:
         self._update(cid, lambda r: setattr(r.state, "health", health))
@@ -416,13 +474,18 @@ class ContainerService:
         self._cleanup_runtime(cid)
 
     def finish_process(self, cid: str, run: Running, code: int) -> bool:
-        """Record the exit; return whether the restart policy restarts the container."""
+        """Record the exit; return whether the restart policy restarts the container.
+
+        A `--rm` container is not recorded as exited (`remove_after_exit` deletes its record
+        next) and never restarts."""
         oom = False
         with contextlib.suppress(DockyardError, OSError):
             from dockyard.linux.cgroups import open_cgroup
 
             oom = open_cgroup(f"/dockyard/{cid}").oom_killed()
         run.log.close()
+        if run.auto_remove:
+            return False
         self._cleanup_runtime(cid)
         restart = False
 
@@ -442,7 +505,15 @@ class ContainerService:
         self._update(cid, exited)
         return restart
 
+    def remove_after_exit(self, cid: str, report: Callable[[], None], *, ports: bool) -> None:
+        """`--rm`: remove the container, reporting its exit early (see `removal`)."""
+        from dockyard.container import removal
+
+        self._removing.add(cid)
+        removal.remove_after_exit(self, cid, report, ports=ports)
+
     def after_exit(self, cid: str) -> bool:
+        """After a failed start: remove a `--rm` container; return whether it was removed."""
         try:
             c = self._load(cid)
         except NotFound:
@@ -454,6 +525,12 @@ class ContainerService:
             mounts.remove_anonymous(self.engine, mounts.volume_names(c))
             return True
         return False
+
+    def finish_removals(self, known: set[str] | None = None) -> None:
+        """Complete `--rm` removals whose record is already gone (see `removal`)."""
+        from dockyard.container import removal
+
+        removal.finish_removals(self, (known or set()) | self._removing)
 
     # stop, kill, pause ------------------------------------------------------------------
 
@@ -556,11 +633,12 @@ class ContainerService:
         while fsmount.unmount(target):
             pass
 
-    def _cleanup_runtime(self, cid: str) -> None:
+    def _cleanup_runtime(self, cid: str, runtime: str | None = None) -> None:
         from dockyard.container import networking
 
         with contextlib.suppress(DockyardError, OSError):
-            self.runtime_for(cid).delete(cid, force=True)
+            rt = self.runtime_for(cid) if runtime is None else self._runtime_named(runtime)
+            rt.delete(cid, force=True)
         self._unmount(cid)
         networking.suppress_release(self.engine, cid)  # ports, rules, veth, netns
 

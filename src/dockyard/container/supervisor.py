@@ -4,7 +4,12 @@ It mounts the container's root filesystem, writes the bundle, creates and starts
 through the runtime (in-process: the container's init is this process's direct child), pumps
 its stdout/stderr into the json-file log and to an attached CLI, reaps the exit status, records
 it (exit code, OOM kill, finish time), applies the restart policy, and on the way out deletes
-the runtime state, unmounts the rootfs and, for `--rm`, removes the container.
+the runtime state, unmounts the rootfs and, for `--rm`, removes the container (reporting the
+exit code to the CLI as soon as the record is gone, before the slow part).
+
+`run` forks its supervisor ahead (`Prefork`), before it parses flags or opens a database: the
+child loads the start path's modules and opens its own databases on the other core while the
+CLI looks up the image and creates the record, then waits for the container's ID.
 
 Invariants:
 - While the supervisor lives it holds an exclusive flock on `<dir>/supervisor.lock`; anyone
@@ -64,28 +69,155 @@ def spawn(svc: ContainerService, cid: str, attach: Attach | None) -> None:
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        code = 0
-        try:
-            os.close(r)
-            os.setsid()
-            if os.fork():
-                os._exit(0)
-            code = _supervise(svc, cid, attach, w)
-        except BaseException:  # pragma: no cover - last resort: never return into the CLI
-            code = 1
-            with contextlib.suppress(BaseException):
-                import traceback
-
-                with open(svc.dir(cid) / "supervisor.err", "a") as f:
-                    traceback.print_exc(file=f)
-        finally:
-            os._exit(code)
+        os.close(r)
+        _become_supervisor(lambda: svc, cid, attach, w)
     os.close(w)
     if attach is not None:
         for fd in (attach.stdout, attach.stderr, attach.status):
             os.close(fd)
+    _await_start(pid, r, cid)
+
+
+class Prefork:
+    """A supervisor forked before the container exists (`run`), so that loading its modules
+    and opening its databases overlap the CLI's argument parsing, image lookup and `create`
+    on the other core.
+
+    Fork it before the CLI opens any database (the child opens its own engine on `root`).
+    The child detaches at once (new session, second fork) and waits for `go`; `close()`
+    without `go` makes it exit. It holds the write ends of three pipes from the start — the
+    container's stdout, stderr and exit status, read here as `out`, `err`, `status` — and
+    uses them if `go` says the CLI is attached."""
+
+    def __init__(self, root: str | None) -> None:
+        self.out, out_w = os.pipe()
+        self.err, err_w = os.pipe()
+        self.status, st_w = os.pipe()
+        go_r, self._go = os.pipe()
+        self._ready, ready_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            for fd in (self.out, self.err, self.status, self._go, self._ready):
+                os.close(fd)
+            _preforked(root, (out_w, err_w, st_w), go_r, ready_w)
+        for fd in (out_w, err_w, st_w, go_r, ready_w):
+            os.close(fd)
+
+    def go(self, cid: str, *, attach: bool, stdin: bool) -> None:
+        """Let the supervisor run `cid`; wait until it runs (or raise its start error)."""
+        msg = json.dumps({"cid": cid, "attach": attach, "stdin": stdin})
+        os.write(self._go, msg.encode())
+        os.close(self._go)
+        pid, ready = self.pid, self._ready
+        self._go = self._ready = -1
+        self.pid = 0
+        _await_start(pid, ready, cid)
+
+    def close(self) -> None:
+        """Tell a supervisor that never got `go` to exit; close this side's pipe ends."""
+        for name in ("_go", "_ready", "out", "err", "status"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, -1)
+        if self.pid:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
+def _preforked(root: str | None, attach_fds: tuple[int, int, int], go_r: int, ready_w: int) -> None:
+    """The pre-forked child: detach, load the start path's modules and databases, wait for
+    the container's ID, then supervise it (never returns)."""
+    code = 1
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        saved_stdin = _detach_stdio(keep_stdin=True)
+        svc = _warm_up(root)
+        with os.fdopen(go_r, "rb") as f:
+            msg = f.read()
+        if not msg:
+            os._exit(0)
+        order = json.loads(msg)
+        attach = None
+        if order["attach"]:
+            attach = Attach(*attach_fds, stdin=bool(order["stdin"]))
+        else:
+            for fd in attach_fds:
+                os.close(fd)
+        if not order["stdin"]:
+            os.close(saved_stdin)
+            saved_stdin = -1
+        code = _run_supervisor(lambda: svc, order["cid"], attach, ready_w, saved_stdin)
+    finally:
+        os._exit(code)
+
+
+def _warm_up(root: str | None) -> ContainerService:
+    """Import what starting a container needs and open the engine's databases (errors
+    surface later, where they belong); return the container service."""
+    import importlib
+
+    from dockyard.engine import Engine
+
+    for mod in (
+        "dockyard.container.service", "dockyard.container.networking",
+        "dockyard.container.spec", "dockyard.container.seccomp", "dockyard.container.etcfiles",
+        "dockyard.container.mounts", "dockyard.container.logs", "dockyard.network.setup",
+        "dockyard.linux.fsmount", "dockyard.runtime", "dockyard.runtime.native",
+        "dockyard.runtime.jsonio", "dockyard.snapshot.store",
+    ):  # fmt: skip
+        with contextlib.suppress(Exception):
+            importlib.import_module(mod)
+    engine = Engine.open(root)
+    with contextlib.suppress(Exception):
+        engine.meta  # noqa: B018 - opened now, off the critical path
+        engine.networks  # noqa: B018
+    return engine.containers
+
+
+def _become_supervisor(
+    service: Callable[[], ContainerService], cid: str, attach: Attach | None, ready: int
+) -> None:
+    """In a freshly forked child: detach (new session, second fork) and supervise `cid`."""
+    code = 1
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        saved_stdin = _detach_stdio(keep_stdin=attach is not None and attach.stdin)
+        code = _run_supervisor(service, cid, attach, ready, saved_stdin)
+    finally:
+        os._exit(code)
+
+
+def _run_supervisor(
+    service: Callable[[], ContainerService],
+    cid: str,
+    attach: Attach | None,
+    ready: int,
+    saved_stdin: int,
+) -> int:
+    svc: ContainerService | None = None
+    try:
+        svc = service()
+        return _supervise(svc, cid, attach, ready, saved_stdin)
+    except BaseException:  # pragma: no cover - last resort: never return into the CLI
+        with contextlib.suppress(BaseException):
+            import traceback
+
+            if svc is not None:
+                with open(svc.dir(cid) / "supervisor.err", "a") as f:
+                    traceback.print_exc(file=f)
+        return 1
+
+
+def _await_start(pid: int, ready: int, cid: str) -> None:
     os.waitpid(pid, 0)
-    with os.fdopen(r, "rb") as f:
+    with os.fdopen(ready, "rb") as f:
         msg = f.read()
     if not msg:
         raise DockyardError(f"container {cid[:12]}: the supervisor died before starting it")
@@ -97,21 +229,23 @@ def spawn(svc: ContainerService, cid: str, attach: Attach | None) -> None:
         raise e
 
 
-def _devnull_stdio(keep_stdin: bool) -> None:
-    fd = os.open(os.devnull, os.O_RDWR)
-    for i in (0, 1, 2):
-        if i == 0 and keep_stdin:
-            continue
-        os.dup2(fd, i)
-    os.close(fd)
-
-
-def _supervise(svc: ContainerService, cid: str, attach: Attach | None, ready: int) -> int:
+def _detach_stdio(keep_stdin: bool) -> int:
+    """Point fds 0-2 at /dev/null and become the subreaper of the container's processes;
+    return a copy of the old stdin when `keep_stdin` (else -1)."""
     from dockyard.linux.kernel import PR_SET_CHILD_SUBREAPER, RealKernel
 
-    saved_stdin = os.dup(0) if attach is not None and attach.stdin else -1
-    _devnull_stdio(keep_stdin=False)
+    saved = os.dup(0) if keep_stdin else -1
+    fd = os.open(os.devnull, os.O_RDWR)
+    for i in (0, 1, 2):
+        os.dup2(fd, i)
+    os.close(fd)
     RealKernel().prctl(PR_SET_CHILD_SUBREAPER, 1)
+    return saved
+
+
+def _supervise(
+    svc: ContainerService, cid: str, attach: Attach | None, ready: int, saved_stdin: int
+) -> int:
     lockfd = os.open(svc.dir(cid) / "supervisor.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
     fcntl.flock(lockfd, fcntl.LOCK_EX)
     first = True
@@ -123,6 +257,7 @@ def _supervise(svc: ContainerService, cid: str, attach: Attach | None, ready: in
         # A handler, not SIG_IGN: ignored dispositions survive execve into the container.
         signal.signal(sig, lambda *_: None)
     backoff = 0.1
+    removal: tuple[bool] | None = None  # `--rm` after a run: (holds host ports,)
     while True:
         t0 = time.monotonic()
         try:
@@ -147,27 +282,38 @@ def _supervise(svc: ContainerService, cid: str, attach: Attach | None, ready: in
         code = _pump(run, attach, saved_stdin, wake_r, monitor, lambda h: svc.set_health(cid, h))
         restart = svc.finish_process(cid, run, code)
         if not restart:
+            removal = (run.published,) if run.auto_remove else None
             break
         if time.monotonic() - t0 > 10:
             backoff = 0.1
         time.sleep(backoff)
         backoff = min(backoff * 2, 60.0)
-    removed = svc.after_exit(cid)
-    if attach is not None:
-        with contextlib.suppress(OSError):
-            os.write(attach.status, f"{code}\n".encode())
-        for fd in (attach.stdout, attach.stderr, attach.status):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-    del removed
+    if removal is not None:  # the CLI learns the code once the record is gone, not later
+        svc.remove_after_exit(cid, lambda: _report(attach, code), ports=removal[0])
+    else:
+        svc.after_exit(cid)
+        _report(attach, code)
     os.close(lockfd)
     return 0
 
 
+def _report(attach: Attach | None, code: int) -> None:
+    """Tell an attached CLI the exit code and let go of its pipes (it returns then)."""
+    if attach is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(attach.status, f"{code}\n".encode())
+    for fd in (attach.stdout, attach.stderr, attach.status):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 def _health_monitor(svc: ContainerService, cid: str, wake_w: int) -> HealthMonitor | None:
+    cfg = svc.get(cid).config.get("Healthcheck") or {}
+    if not cfg.get("Test") or cfg["Test"][0] == "NONE":
+        return None  # no healthcheck: not even its module is loaded
     from dockyard.container.health import HealthMonitor
 
-    cfg = svc.get(cid).config.get("Healthcheck") or {}
     mon = HealthMonitor(cfg, svc.engine.root, cid, wake_w)
     if not mon.enabled:
         return None

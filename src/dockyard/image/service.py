@@ -14,20 +14,23 @@ Invariants:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from dockyard.digest import Digest, is_digest
 from dockyard.errors import Conflict, DigestMismatch, InvalidArgument, NotFound
-from dockyard.image.model import Image
-from dockyard.oci import mediatypes
-from dockyard.oci.types import ImageConfig, Manifest
 from dockyard.reference import Reference, parse_reference
 from dockyard.snapshot.chain import chain_ids
-from dockyard.snapshot.store import SnapshotStore
-from dockyard.store.content import ContentStore
 from dockyard.store.meta import ImageRow, MetaDB
+
+if TYPE_CHECKING:  # the model types load on first use: `run` resolves without them
+    from dockyard.image.model import Image
+    from dockyard.oci.types import ImageConfig, Manifest
+    from dockyard.snapshot.store import SnapshotStore
+    from dockyard.store.content import ContentStore
 
 InUse = Callable[[str], list[tuple[str, bool]]]  # image ID -> [(container ID, running)]
 
@@ -48,16 +51,32 @@ class RemoveEvent:
 
 
 class ImageService:
-    def __init__(self, content: ContentStore, meta: MetaDB, snapshots: SnapshotStore) -> None:
+    def __init__(
+        self,
+        content: ContentStore,
+        meta: MetaDB,
+        snapshots: SnapshotStore | Callable[[], SnapshotStore],
+    ) -> None:
+        """`snapshots` may be a factory: the store is opened on first use (`run` never
+        needs it here)."""
         self.content = content
         self.meta = meta
-        self.snapshots = snapshots
+        self._snapshots = snapshots
         self.in_use: InUse = lambda _id: []
         self.extra_snapshot_roots: Callable[[], set[str]] = set
+
+    @property
+    def snapshots(self) -> SnapshotStore:
+        if callable(self._snapshots):
+            self._snapshots = self._snapshots()
+        return self._snapshots
 
     # reading ----------------------------------------------------------------------------
 
     def _load(self, row: ImageRow, tags: list[str], digests: list[str]) -> Image:
+        from dockyard.image.model import Image
+        from dockyard.oci.types import ImageConfig, Manifest
+
         manifest = Manifest.from_json(self.content.read_bytes(row.manifest))
         config = ImageConfig.from_json(self.content.read_bytes(row.id))
         return Image(
@@ -122,10 +141,21 @@ class ImageService:
     def resolve(self, name_or_id: str) -> Image:
         return self.get(self.lookup_id(name_or_id))
 
+    def run_view(self, name_or_id: str) -> tuple[str, dict[str, Any], list[str]]:
+        """What starting a container needs of an image, cheaply: its ID, its config's
+        `config` object and its layer chain IDs (bottom first). Reads only the config blob
+        (verified); the image row's invariant says the rest is in place."""
+        iid = self.lookup_id(name_or_id)
+        data = json.loads(self.content.read_bytes(iid))
+        diff_ids = [str(d) for d in (data.get("rootfs") or {}).get("diff_ids") or []]
+        return iid, dict(data.get("config") or {}), [str(c) for c in chain_ids(diff_ids)]
+
     # writing ----------------------------------------------------------------------------
 
     def unpack(self, manifest: Manifest, config: ImageConfig) -> int:
         """Make sure every chain snapshot of the image exists; return the image's size."""
+        from dockyard.oci import mediatypes
+
         if len(manifest.layers) != len(config.diff_ids):
             raise InvalidArgument(
                 f"image has {len(manifest.layers)} layers but {len(config.diff_ids)} diff_ids"
@@ -155,6 +185,8 @@ class ImageService:
         `repo_digest_of` are repositories the manifest was pulled from or pushed to: they get
         a `repo@manifest-digest` entry (Docker's RepoDigests).
         """
+        from dockyard.oci.types import ImageConfig, Manifest
+
         manifest = Manifest.from_json(self.content.read_bytes(manifest_digest))
         config_bytes = self.content.read_bytes(manifest.config.digest)
         config = ImageConfig.from_json(config_bytes)
@@ -282,6 +314,8 @@ class ImageService:
 
     def gc(self) -> int:
         """Delete blobs and snapshots nothing reaches; return the bytes reclaimed."""
+        from dockyard.oci.types import ImageConfig, Manifest
+
         with self.meta.gc_lock(exclusive=True):
             blobs: set[str] = set(self.meta.leased("blob"))
             snaps: set[str] = set(self.meta.leased("snapshot")) | self.extra_snapshot_roots()
@@ -312,6 +346,8 @@ class ImageService:
 
     def _variants(self, diff_ids: Iterable[Digest]) -> set[str]:
         """Compressed variants of these layers (kept so a later push compresses nothing)."""
+        from dockyard.oci import mediatypes
+
         out: set[str] = set()
         for d in diff_ids:
             for mt in (mediatypes.OCI_LAYER_GZIP, mediatypes.DOCKER_LAYER_GZIP):

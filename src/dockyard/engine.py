@@ -98,7 +98,11 @@ class Engine:
         live = {c.id for c in self.containers.list_containers() if c.state.running}
         removed: list[str] = []
         mgr = self.networks
+        from dockyard.build.network import live_build
+
         for ep in mgr.endpoints():
+            if live_build(ep.container_id):
+                continue  # a running build step's network, not a container's
             if ep.container_id not in live and not self.containers.supervisor_alive(
                 ep.container_id
             ):

@@ -60,8 +60,26 @@ class Network:
         )
 
 
+class EtcFiles:
+    """Where an attachment's /etc/hosts, /etc/hostname and /etc/resolv.conf live."""
+
+    files_dir: Path
+
+    @property
+    def hosts_path(self) -> Path:
+        return self.files_dir / "hosts"
+
+    @property
+    def hostname_path(self) -> Path:
+        return self.files_dir / "hostname"
+
+    @property
+    def resolv_path(self) -> Path:
+        return self.files_dir / "resolv.conf"
+
+
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(EtcFiles):
     """A container's interface on one network."""
 
     id: str
@@ -81,18 +99,6 @@ class Endpoint:
     files_dir: Path
     ports: tuple[PortMapping, ...] = ()
     reservations: tuple[socket.socket, ...] = field(default=(), compare=False, repr=False)
-
-    @property
-    def hosts_path(self) -> Path:
-        return self.files_dir / "hosts"
-
-    @property
-    def hostname_path(self) -> Path:
-        return self.files_dir / "hostname"
-
-    @property
-    def resolv_path(self) -> Path:
-        return self.files_dir / "resolv.conf"
 
 
 @dataclass(frozen=True)

@@ -26,29 +26,17 @@ from pathlib import Path
 from dockyard.errors import FailedPrecondition, InvalidArgument
 from dockyard.network import dns, netns
 from dockyard.network.manager import NetworkManager
-from dockyard.network.model import Endpoint, NetworkMode
+from dockyard.network.model import Endpoint, EtcFiles, NetworkMode
 from dockyard.network.ports import PortBinding
 
 
 @dataclass(frozen=True)
-class ContainerNetwork:
+class ContainerNetwork(EtcFiles):
     mode: NetworkMode
     netns: Path | None
     files_dir: Path
     endpoints: tuple[Endpoint, ...] = ()
     reservations: tuple[socket.socket, ...] = field(default=(), compare=False, repr=False)
-
-    @property
-    def hosts_path(self) -> Path:
-        return self.files_dir / "hosts"
-
-    @property
-    def hostname_path(self) -> Path:
-        return self.files_dir / "hostname"
-
-    @property
-    def resolv_path(self) -> Path:
-        return self.files_dir / "resolv.conf"
 
 
 def files_dir(mgr: NetworkManager, container_id: str) -> Path:

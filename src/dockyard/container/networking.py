@@ -284,21 +284,9 @@ def settings_of(mode: NetworkMode, netns: Path | None, eps: list[Endpoint]) -> d
 
 
 def blank_endpoint(network_id: str = "") -> dict[str, Any]:
-    return {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
-        "MacAddress": "",
-        "NetworkID": network_id,
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DNSNames": None,
-    }
+    from dockyard.container.view import blank_endpoint as blank
+
+    return blank(network_id)
 
 
 def suppress_release(engine: Engine, cid: str) -> None:

@@ -137,12 +137,19 @@ def network_settings(c: Container) -> dict[str, Any]:
 
 def _blank_endpoint(net: dict[str, Any], name: str) -> dict[str, Any]:
     cfg = (net.get("Endpoints") or {}).get(name) or {}
+    return blank_endpoint(aliases=cfg.get("Aliases"), ipam=cfg.get("IPAMConfig"))
+
+
+def blank_endpoint(
+    network_id: str = "", aliases: list[str] | None = None, ipam: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Docker's EndpointSettings of a network the container is not (yet) attached to."""
     return {
-        "IPAMConfig": cfg.get("IPAMConfig"),
+        "IPAMConfig": ipam,
         "Links": None,
-        "Aliases": cfg.get("Aliases"),
+        "Aliases": aliases,
         "MacAddress": "",
-        "NetworkID": "",
+        "NetworkID": network_id,
         "EndpointID": "",
         "Gateway": "",
         "IPAddress": "",

@@ -88,3 +88,37 @@ def _remove_tagged(tag: str) -> None:
         parts = line.split()
         if len(parts) == 3 and parts[2].startswith(tag):
             subprocess.run(["nft", "delete", "table", parts[1], parts[2]], capture_output=True)
+
+
+# Paths the engine or a peer tool creates as a side effect (cgroup parents, the netns run dir,
+# podman/skopeo's blob-info cache): removed at the end of the session when they were not there
+# at its start, so a test run leaves the host as it found it.
+_SIDE_EFFECTS = (
+    *(f"/sys/fs/cgroup/{c}/{name}" for c in (
+        "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids", "systemd",
+        "unified",
+    ) for name in ("dockyard", "dockyard-build")),
+    "/run/dockyard",
+    "/var/lib/containers",
+    "/run/runc",
+    "/run/crun",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _host_side_effects() -> Iterator[None]:
+    before = {p for p in _SIDE_EFFECTS if os.path.exists(p)}
+    yield
+    if os.geteuid() != 0:
+        return
+    for p in _SIDE_EFFECTS:
+        if p in before or not os.path.exists(p):
+            continue
+        if p.startswith("/sys/fs/cgroup/"):
+            with contextlib.suppress(OSError):
+                os.rmdir(p)  # only when empty: a live container's cgroup keeps it
+        else:
+            with open("/proc/mounts") as f:
+                if any(line.split()[1].startswith(p + "/") for line in f):
+                    continue  # something is still mounted below it: leave it
+            shutil.rmtree(p, ignore_errors=True)

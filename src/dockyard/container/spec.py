@@ -9,7 +9,6 @@ means in Docker: every capability, no masked or read-only paths, /sys writable, 
 
 from __future__ import annotations
 
-import os
 import resource
 from pathlib import Path
 from typing import Any
@@ -78,13 +77,14 @@ def capabilities(hc: dict[str, Any]) -> list[str]:
 
 
 def _read_db(rootfs: Path, name: str) -> list[list[str]]:
-    """Lines of /etc/passwd or /etc/group inside `rootfs`, never following a link out of it."""
-    p = rootfs / "etc" / name
+    """Lines of /etc/passwd or /etc/group inside `rootfs`, its symlinks resolved in scope
+    (an image's absolute link never reaches the host's file)."""
+    from dockyard.linux.rootpath import secure_join
+
     try:
-        real = os.path.realpath(p)
-        if not real.startswith(os.path.realpath(rootfs) + os.sep):
-            return []
-        with open(real, encoding="utf-8", errors="replace") as f:
+        with open(
+            secure_join(str(rootfs), f"/etc/{name}"), encoding="utf-8", errors="replace"
+        ) as f:
             return [line.rstrip("\n").split(":") for line in f if line.strip() and ":" in line]
     except OSError:
         return []

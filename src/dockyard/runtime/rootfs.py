@@ -20,6 +20,7 @@ import stat
 from dockyard.errors import InvalidArgument
 from dockyard.linux import kernel as K
 from dockyard.linux import mountopts
+from dockyard.linux.rootpath import secure_join
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
 if TYPE_CHECKING:
@@ -42,31 +43,6 @@ DEV_SYMLINKS: tuple[tuple[str, str], ...] = (
     ("/proc/self/fd/2", "/dev/stderr"),
     ("pts/ptmx", "/dev/ptmx"),
 )
-
-
-def secure_join(root: str, unsafe: str) -> str:
-    """`root`/`unsafe` with every symlink on the way resolved as if `root` were "/"."""
-    parts = [p for p in unsafe.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if os.path.islink(candidate):
-            hops += 1
-            if hops > 40:
-                raise InvalidArgument(f"too many symlinks resolving {unsafe!r} in {root}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
 
 
 def prepare(

@@ -19,47 +19,20 @@ import contextlib
 import errno
 import os
 import stat
-from collections import deque
 from pathlib import Path
 
-from dockyard.errors import InvalidArgument
-
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_LINKS = 40  # the kernel's own limit on symlinks in one resolution
 
 
 def resolve_in_rootfs(rootfs: Path, path: str) -> Path | None:
     """Host path of container path `path` inside `rootfs`, symlinks resolved in scope.
 
-    None when a component does not exist. Raises InvalidArgument on a symlink loop.
+    None when it does not exist. Raises InvalidArgument on a symlink loop.
     """
-    todo: deque[str] = deque(p for p in path.split("/") if p)
-    done: list[str] = []
-    links = 0
-    while todo:
-        part = todo.popleft()
-        if part == ".":
-            continue
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        here = rootfs.joinpath(*done, part)
-        try:
-            st = os.lstat(here)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if not stat.S_ISLNK(st.st_mode):
-            done.append(part)
-            continue
-        links += 1
-        if links > _MAX_LINKS:
-            raise InvalidArgument(f"too many levels of symbolic links resolving {path}")
-        target = os.readlink(here)
-        if target.startswith("/"):
-            done = []
-        todo.extendleft(reversed([p for p in target.split("/") if p]))
-    return rootfs.joinpath(*done)
+    from dockyard.linux.rootpath import secure_join
+
+    resolved = secure_join(str(rootfs), path)
+    return Path(resolved) if os.path.lexists(resolved) else None
 
 
 def is_empty_dir(path: Path) -> bool:

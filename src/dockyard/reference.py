@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 
 from dockyard.errors import InvalidArgument
+from dockyard.gostr import go_quote
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -216,7 +217,7 @@ def parse_tag_argument(s: str) -> Reference:
         ref = _parse_normalized_named(s)
     except InvalidArgument as e:
         raise InvalidArgument(
-            f"error parsing reference: {_go_quote(s)} is not a valid repository/tag: {e.message}"
+            f"error parsing reference: {go_quote(s)} is not a valid repository/tag: {e.message}"
         ) from None
     if ref.digest is not None:
         raise InvalidArgument(ERR_TAG_WITH_DIGEST)
@@ -323,33 +324,3 @@ def _validate_digest(digest: str) -> None:
         raise InvalidArgument(ERR_CHECKSUM_INVALID_LENGTH)
     if not re.fullmatch(r"[a-f0-9]+", encoded):
         raise InvalidArgument(ERR_CHECKSUM_INVALID_FORMAT)
-
-
-def _go_quote(s: str) -> str:
-    """Quote `s` as Go's %q does: double quotes, backslash escapes for controls."""
-    out = []
-    for ch in s:
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return '"' + "".join(out) + '"'
-
-
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}

@@ -10,11 +10,11 @@ import pytest
 from dockyard.build.parser import (
     DockerfileError,
     dump,
-    go_quote,
     parse,
     parse_directives,
     parse_trigger,
 )
+from dockyard.gostr import go_quote
 
 pytest.importorskip("dockerfile")
 

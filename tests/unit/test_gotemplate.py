@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from dockyard.errors import InvalidArgument
+from dockyard.gostr import go_quote
 from dockyard.gotemplate import Template, TemplateError, format_rows, render, tabwrite
-from dockyard.gotemplate.gofmt import format_value, go_quote, sprintf
+from dockyard.gotemplate.gofmt import format_value, sprintf
 from dockyard.gotemplate.gojson import json_encode
 from dockyard.gotemplate.table import tabwrite_text
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound
-from dockyard.runtime.state import StateRoot, alive, check_id, start_time
+from dockyard.linux.proc import alive, start_time
+from dockyard.runtime.state import StateRoot, check_id
 
 
 def test_ids_are_checked() -> None:

@@ -37,10 +37,11 @@ from dockyard.build.context import BuildContext
 from dockyard.build.model import Cmd, Copy, Entrypoint, Instruction, Maintainer, Run, Workdir
 from dockyard.build.mounts import rmtree_unmounting as _rmtree
 from dockyard.build.mounts import unmount_all
-from dockyard.build.network import pid_alive, sweep_dead
+from dockyard.build.network import sweep_dead
 from dockyard.build.output import Progress
 from dockyard.build.stages import BuildPlan, ImageInfo, Stage, Step, plan
 from dockyard.errors import DockyardError, FailedPrecondition, NotFound
+from dockyard.linux.proc import exists
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
@@ -149,7 +150,7 @@ class Builder:
         base = self.build_root / "work"
         base.mkdir(parents=True, exist_ok=True)
         dead = [n for n in os.listdir(base) if n.split("-")[0].isdigit()
-                and not pid_alive(int(n.split("-")[0]))]  # fmt: skip
+                and not exists(int(n.split("-")[0]))]  # fmt: skip
         for name in dead:  # leftovers of dead builds, and their RUNs' network attachments
             _rmtree(base / name)
         if dead and (self.engine.root / "network.db").exists():

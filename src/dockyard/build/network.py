@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidArgument
+from dockyard.linux.proc import exists
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
@@ -75,16 +76,8 @@ def live_build(cid: str) -> bool:
     """True if `cid` is a RUN container id of a build whose process still runs (network
     repair must leave its endpoint alone)."""
     m = _BUILD_ID.match(cid)
-    return m is not None and pid_alive(int(m.group(1)))
+    return m is not None and exists(int(m.group(1)))
 
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import InvalidArgument
+from dockyard.gostr import go_quote
 
 KNOWN_INSTRUCTIONS = (
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
@@ -303,36 +304,6 @@ def onbuild_trigger_text(original: str, lines: list[str], start: int, end: int) 
 
 
 # --- BuildKit's parse-tree dump --------------------------------------------------------------
-
-
-def go_quote(s: str) -> str:
-    """`strconv.Quote`: Go's double-quoted string with its escapes."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch in _GO_ESC:
-            out.append(_GO_ESC[ch])
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        elif not ch.isprintable():
-            out.append(f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-_GO_ESC = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
 
 
 def dump_instruction(ins: RawInstruction) -> str:

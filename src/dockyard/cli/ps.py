@@ -45,15 +45,10 @@ def _ellipsis(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _go_quote(s: str) -> str:
-    import json
-
-    return json.dumps(s, ensure_ascii=False)
-
-
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from dockyard.container.query import select
     from dockyard.container.view import command_text, port_list, ports_text, status_text
+    from dockyard.gostr import go_quote
     from dockyard.units import parse_time, since
 
     containers = ctx.engine.containers.list_containers()
@@ -78,7 +73,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             {
                 "ID": c.id if args.no_trunc else c.id[:12],
                 "Image": c.image,
-                "Command": _go_quote(cmd if args.no_trunc else _ellipsis(cmd, 20)),
+                "Command": go_quote(cmd if args.no_trunc else _ellipsis(cmd, 20)),
                 "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC") if created else "",
                 "RunningFor": since(c.created, now),
                 "Status": status_text(c, now),

@@ -38,6 +38,7 @@ from dockyard.container.logs import LogWriter
 from dockyard.container.model import ZERO_TIME, Container, State
 from dockyard.container.names import check_name, random_name
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.linux.proc import alive, start_time
 from dockyard.units import rfc3339
 
 if TYPE_CHECKING:
@@ -57,20 +58,6 @@ class Running:
     log: LogWriter
     auto_remove: bool = False  # `--rm`: removed right after it exits, never restarted
     published: bool = False  # holds host ports (released before the exit is reported)
-
-
-def _proc_start(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return 0
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    return 0 if fields[0] in (b"Z", b"X") else int(fields[19])
-
-
-def _alive(pid: int, start: int) -> bool:
-    return pid > 0 and _proc_start(pid) not in (0,) and (not start or _proc_start(pid) == start)
 
 
 class ContainerService:
@@ -217,7 +204,7 @@ class ContainerService:
         def repair(rec: Container) -> None:
             if rec.state.status not in ("running", "paused", "restarting"):
                 return
-            if _alive(rec.state.pid, rec.state.init_start):
+            if alive(rec.state.pid, rec.state.init_start):
                 # the container outlived its supervisor: it is still running, nobody logs it
                 return
             rec.state.status = "exited"
@@ -443,8 +430,8 @@ class ContainerService:
                 started_at=rfc3339(),
                 finished_at=ZERO_TIME,
                 supervisor_pid=os.getpid(),
-                supervisor_start=_proc_start(os.getpid()),
-                init_start=_proc_start(pid),
+                supervisor_start=start_time(os.getpid()) or 0,
+                init_start=start_time(pid) or 0,
                 health=r.state.health,
             )
             r.network = {**(r.network or {}), "Settings": net.settings}

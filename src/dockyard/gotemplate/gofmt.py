@@ -15,6 +15,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from dockyard.gostr import go_quote
+
 
 class Missing:
     """Go's invalid reflect.Value: a missing map key or absent data. Prints `<no value>`."""
@@ -72,28 +74,6 @@ def go_type(v: Any) -> str:
 
 
 # -- strconv ------------------------------------------------------------------------------------
-_QUOTE_ESC = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_QUOTE_ESC["\v"] = "\\v"
-
-
-def go_quote(s: str, quote: str = '"', ascii_only: bool = False) -> str:
-    """strconv.Quote (or QuoteToASCII, or QuoteRune with quote="'")."""
-    out = [quote]
-    for c in s:
-        if c == quote or c == "\\":
-            out.append("\\" + c)
-        elif c.isprintable() and not (ascii_only and ord(c) > 0x7E):
-            out.append(c)
-        elif c in _QUOTE_ESC:
-            out.append(_QUOTE_ESC[c])
-        elif ord(c) < 0x20 or ord(c) == 0x7F:
-            out.append(f"\\x{ord(c):02x}")
-        elif ord(c) < 0x10000:
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(f"\\U{ord(c):08x}")
-    out.append(quote)
-    return "".join(out)
 
 
 def shortest_digits(x: float) -> tuple[str, int]:

@@ -11,7 +11,7 @@ token list always ends with exactly one `EOF` or `ERROR` token.
 
 from __future__ import annotations
 
-from dockyard.gotemplate.gofmt import go_quote
+from dockyard.gostr import go_quote
 
 LEFT_DELIM = "{{"
 RIGHT_DELIM = "}}"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Container
 
+from dockyard.gostr import go_quote
 from dockyard.gotemplate import nodes as n
-from dockyard.gotemplate.gofmt import go_quote
 from dockyard.gotemplate.lexer import Kind, Token, lex
 
 

@@ -19,9 +19,10 @@ import time
 
 from dockyard.errors import Conflict, DockyardError, FailedPrecondition, InvalidArgument, NotFound
 from dockyard.linux.kernel import CLONE_NEWNS, CLONE_NEWUSER, RealKernel
+from dockyard.linux.proc import alive, start_time
 from dockyard.runtime import hooks, launch, process, reap
 from dockyard.runtime import spec as specmod
-from dockyard.runtime.state import EXEC_FIFO, StateRoot, alive, start_time, write_atomic
+from dockyard.runtime.state import EXEC_FIFO, StateRoot, write_atomic
 
 SIGTERM = 15
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)

@@ -13,7 +13,7 @@ import os
 import time
 
 from dockyard.errors import DockyardError
-from dockyard.runtime.state import start_time
+from dockyard.linux.proc import start_time
 
 SIGKILL = 9
 

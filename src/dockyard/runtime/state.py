@@ -98,24 +98,3 @@ class StateRoot:
         for name in os.listdir(d):
             os.unlink(os.path.join(d, name))
         os.rmdir(d)
-
-
-def start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat, or None if the process is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
-
-
-def alive(pid: int, started: int | None) -> bool:
-    """Whether `pid` is running and is the process that started at `started`."""
-    if pid <= 0:
-        return False
-    now = start_time(pid)
-    return now is not None and (started is None or now == started)

@@ -43,6 +43,7 @@ from typing import TypeVar
 
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.linux.proc import exists
 from dockyard.snapshot.mount import Mount
 
 T = TypeVar("T")
@@ -276,12 +277,7 @@ class SnapshotStore:
 
 
 def _pid_alive(text: str) -> bool:
-    try:
-        os.kill(int(text), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
+    return text.isdigit() and exists(int(text))
     return True
 
 

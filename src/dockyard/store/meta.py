@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.linux.proc import exists
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,          -- image ID: digest of the config blob
@@ -371,7 +373,7 @@ class MetaDB:
         live: set[str] = set()
         dead: list[str] = []
         for lid, pid in self.conn.execute("SELECT id, pid FROM leases").fetchall():
-            if _alive(pid):
+            if exists(pid):
                 live.add(lid)
             else:
                 dead.append(lid)
@@ -382,13 +384,3 @@ class MetaDB:
                     c.execute("DELETE FROM leases WHERE id=?", (lid,))
         rows = self.conn.execute("SELECT lease, key FROM lease_resources WHERE kind=?", (kind,))
         return {k for lease, k in rows if lease in live}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

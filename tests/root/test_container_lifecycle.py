@@ -233,3 +233,17 @@ def test_runtime_runc_runs_the_same_container(root: Path) -> None:
     dy(root, "rm", "viarunc")
     r = dy(root, "run", "--rm", "--runtime", "nosuch", "busybox", "true", check=False)
     assert r.rc == 125 and "unknown or invalid runtime name: nosuch" in r.err
+
+
+def test_pause_unpause_and_inspect_kinds(root: Path) -> None:
+    dy(root, "run", "-d", "--network", "none", "--name", "pz", "busybox", "sleep", "60")
+    assert dy(root, "pause", "pz").out == "pz\n"
+    assert dy(root, "ps", "--filter", "name=pz", "--format", "{{.Status}}").out.endswith(
+        "(Paused)\n"
+    )
+    assert dy(root, "unpause", "pz").out == "pz\n"
+    assert "Paused" not in dy(root, "ps", "--filter", "name=pz", "--format", "{{.Status}}").out
+    assert dy(root, "container", "inspect", "-f", "{{.Name}}", "pz").out == "/pz\n"
+    r = dy(root, "image", "inspect", "pz", check=False)  # a container is not an image
+    assert r.rc == 1 and r.err == "Error response from daemon: No such image: pz\n"
+    dy(root, "rm", "-f", "pz")

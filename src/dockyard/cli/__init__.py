@@ -133,8 +133,11 @@ GROUPS = ("image", "system", "container", "network", "volume", "builder", "manif
 class Context:
     """What a command needs besides its arguments: the engine and the output streams."""
 
-    def __init__(self, root: str | None, out: IO[str], err: IO[str], early: object = None) -> None:
+    def __init__(
+        self, root: str | None, out: IO[str], err: IO[str], early: object = None, command: str = ""
+    ) -> None:
         self.root = root
+        self.command = command  # as typed, e.g. "image inspect", "unpause"
         self.out = out
         self.err = err
         self.early = early  # what `_early` started for the command (run: its supervisor)
@@ -223,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--help", action="help", help="Print usage")
     mod.configure(parser)
     ns = parser.parse_args(rest)
-    ctx = Context(root, sys.stdout, sys.stderr, early)
+    ctx = Context(root, sys.stdout, sys.stderr, early, command=name)
     return run_command(mod.run, ns, ctx)
 
 

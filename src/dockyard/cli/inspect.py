@@ -38,9 +38,9 @@ def _find(ctx: Context, name: str, kind: str | None) -> dict[str, Any]:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from dockyard.errors import NotFound
 
-    image_cmd = args.type is None and _is_image_command()
-    if args.type is None and "container" in __import__("sys").argv[1:3]:
-        args.type = "container"
+    group = ctx.command.split()[0] if " " in ctx.command else ""
+    if args.type is None and group in ("image", "container"):
+        args.type = group  # `image inspect` looks at images only, `container inspect` likewise
     found: list[dict[str, Any]] = []
     missing: list[str] = []
     for n in args.names:
@@ -53,14 +53,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print_json(ctx.out, found)
     for n in missing:
-        if image_cmd or args.type == "image":
+        if args.type == "image":
             ctx.err.write(f"Error response from daemon: No such image: {n}\n")
         else:
             ctx.err.write(f"Error: No such object: {n}\n")
     return 1 if missing else 0
-
-
-def _is_image_command() -> bool:
-    import sys
-
-    return "image" in sys.argv[1:3]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from dockyard.cli import Context
 from dockyard.cli._each import each
@@ -17,5 +16,5 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     svc = ctx.engine.containers
-    fn = svc.unpause if "unpause" in sys.argv[1:3] else svc.pause
+    fn = svc.unpause if ctx.command.endswith("unpause") else svc.pause
     return each(ctx, args.containers, fn)

@@ -48,29 +48,26 @@ def _reclaimable(part: int, total: int) -> str:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from dockyard.image.query import repo_tag_pairs
     from dockyard.units import human_size, since
+    from dockyard.usage import disk_usage
 
-    usage = ctx.engine.images.disk_usage()
-    total = ctx.engine.images.total_size()
-    active = [u for u in usage if u.containers]
-    active_size = sum(u.unique for u in active)
     rows = [
         {
-            "Type": "Images",
-            "TotalCount": str(len(usage)),
-            "Active": str(len(active)),
-            "Size": human_size(total),
-            "Reclaimable": _reclaimable(total - active_size, total),
-        },
-        _containers_row(ctx),
-        _volumes_row(ctx),
-        _build_cache_row(ctx),
+            "Type": u.kind,
+            "TotalCount": str(u.count),
+            "Active": str(u.active),
+            "Size": human_size(u.size),
+            "Reclaimable": _reclaimable(u.reclaimable, u.size)
+            if u.kind in ("Images", "Containers", "Local Volumes")
+            else human_size(u.reclaimable),
+        }
+        for u in disk_usage(ctx.engine)
     ]
     if not args.verbose:
         print_rows(ctx.out, args.format, rows, DEFAULT, HEADERS)
         return 0
     ctx.out.write("Images space usage:\n\n")
     irows = []
-    for u in usage:
+    for u in ctx.engine.images.disk_usage():
         for repo, tag, _ in repo_tag_pairs(u.image):
             irows.append(
                 {
@@ -86,58 +83,3 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             )
     print_rows(ctx.out, None, irows, VERBOSE_IMAGES, VERBOSE_HEADERS)
     return 0
-
-
-def _containers_row(ctx: Context) -> dict[str, str]:
-    from dockyard.container.fsops import upper_size
-    from dockyard.units import human_size
-
-    svc = ctx.engine.containers
-    cs = svc.list_containers()
-    sizes = {c.id: upper_size(svc, c.id) for c in cs}
-    total = sum(sizes.values())
-    stopped = sum(sizes[c.id] for c in cs if not c.state.running)
-    active = sum(1 for c in cs if c.state.running)
-    return {
-        "Type": "Containers",
-        "TotalCount": str(len(cs)),
-        "Active": str(active),
-        "Size": human_size(total),
-        "Reclaimable": _reclaimable(stopped, total),
-    }
-
-
-def _volumes_row(ctx: Context) -> dict[str, str]:
-    from dockyard.units import human_size
-
-    vs = ctx.engine.volumes
-    vols = vs.list()
-    sizes = {v.name: vs.size(v.name) for v in vols}
-    used = {v.name for v in vols if ctx.engine.containers.users_of_volume(v.name)}
-    total = sum(sizes.values())
-    free = sum(n for name, n in sizes.items() if name not in used)
-    return {
-        "Type": "Local Volumes",
-        "TotalCount": str(len(vols)),
-        "Active": str(len(used)),
-        "Size": human_size(total),
-        "Reclaimable": _reclaimable(free, total),
-    }
-
-
-def _build_cache_row(ctx: Context) -> dict[str, str]:
-    """Build-cache entries and the bytes only they keep alive (layers no image uses)."""
-    from dockyard.units import human_size
-
-    eng = ctx.engine
-    count = eng.meta.build_cache_count()
-    _blobs, snaps = eng.meta.build_cache_roots()
-    in_images = {str(c) for img in eng.images.list_images() for c in img.chain}
-    size = sum(eng.snapshots.usage(c) for c in snaps - in_images if eng.snapshots.has(c))
-    return {
-        "Type": "Build Cache",
-        "TotalCount": str(count),
-        "Active": "0",
-        "Size": human_size(size),
-        "Reclaimable": human_size(size),
-    }

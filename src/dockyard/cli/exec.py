@@ -25,7 +25,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from dockyard.cli._runopts import _env, _kv_files
-    from dockyard.container.exec import exec_process, exit_code_for
+    from dockyard.container.exec import exec_process
+    from dockyard.container.supervisor import exit_code_for
     from dockyard.errors import DockyardError, NotFound
 
     if not args.command:

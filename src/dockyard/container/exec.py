@@ -16,7 +16,7 @@ import tempfile
 from typing import Any
 
 from dockyard.container.service import ContainerService
-from dockyard.errors import Conflict, DockyardError
+from dockyard.errors import Conflict
 
 
 def exec_process(
@@ -141,8 +141,3 @@ def _relay_pty(master: int, pid: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
 
-
-def exit_code_for(err: DockyardError) -> int:
-    from dockyard.container.supervisor import exit_code_for as start_code
-
-    return start_code(err)

@@ -31,6 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import _server
+
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
 DOCKYARD_SRC = Path(__file__).resolve().parent.parent / "src" / "dockyard"
 SMALL_DOCKERFILE = """\
@@ -126,6 +128,7 @@ def main() -> int:
     try:
         return run(work, args.runs, args.mb, args.driver)
     finally:
+        _server.stop(work / "dy")
         pm_root = work / "pm" / "root"
         if pm_root.exists():
             subprocess.run(["umount", "-R", str(pm_root)], capture_output=True)
@@ -154,6 +157,8 @@ def run(work: Path, runs: int, mb: int, driver: str) -> int:
         ):
             samples.setdefault(f"{name} {tool}", []).append(timed(argv, env))
 
+    both("warm-up", [], small, "small:1")  # caches; the command server starts after it
+    _server.warm(DOCKYARD, dy_root, dy_env)
     for r in range(runs):
         both("small cold", ["--no-cache"], small, "small:1")
         both("small cached", [], small, "small:1")

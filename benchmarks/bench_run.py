@@ -44,6 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
+from benchmarks import _server  # noqa: E402
+
 from dockyard.network import iproute, netns  # noqa: E402
 from dockyard.network.manager import NetworkManager  # noqa: E402
 
@@ -153,6 +155,7 @@ class Bench:
             raise RuntimeError(f"podman load: {load.stderr}")
 
     def teardown(self) -> None:
+        _server.stop(self.root)
         with contextlib.suppress(Exception):
             ids = self.run_dy("ps", "-aq").split()
             if ids:
@@ -198,19 +201,22 @@ def start_times(b: Bench, runs: int) -> dict[str, list[float]]:
     dy = [DOCKYARD, "--root", str(b.root), "run", "--rm"]
     bundle = make_bundle(b.tmp / "bundle")
     runc = ["runc", "--root", str(b.tmp / "runc"), "run", "--bundle", str(bundle), b.tag]
+    cold = {**env, "DOCKYARD_SERVER": "0"}
     variants = {
-        "dockyard default": [*dy, IMAGE, "true"],
-        "dockyard none": [*dy, "--network", "none", IMAGE, "true"],
-        "podman default": b.podman_argv("run", "--rm", IMAGE, "true"),
-        "podman none": b.podman_argv("run", "--rm", "--network", "none", IMAGE, "true"),
-        "runc run": runc,
+        "dockyard default": ([*dy, IMAGE, "true"], env),
+        "dockyard none": ([*dy, "--network", "none", IMAGE, "true"], env),
+        "dockyard none, no server": ([*dy, "--network", "none", IMAGE, "true"], cold),
+        "podman default": (b.podman_argv("run", "--rm", IMAGE, "true"), env),
+        "podman none": (b.podman_argv("run", "--rm", "--network", "none", IMAGE, "true"), env),
+        "runc run": (runc, env),
     }
     out: dict[str, list[float]] = {k: [] for k in variants}
-    for argv in variants.values():  # warm-up: caches, bridges, firewall tables
-        timed(argv, env)
+    for argv, e in variants.values():  # warm-up: caches, bridges, firewall tables
+        timed(argv, e)
+    _server.warm(DOCKYARD, b.root, env)
     for _ in range(runs):
-        for k, argv in variants.items():
-            out[k].append(timed(argv, env))
+        for k, (argv, e) in variants.items():
+            out[k].append(timed(argv, e))
     return out
 
 
@@ -309,13 +315,16 @@ def main() -> int:
     print(f"run --rm IMG true, wall ms ({args.runs} runs, interleaved):")
     med = {k: statistics.median(v) for k, v in starts.items()}
     for k, v in starts.items():
-        print(f"  {k:<18} median {med[k]:7.1f}   p90 {p90(v):7.1f}")
+        print(f"  {k:<26} median {med[k]:7.1f}   p90 {p90(v):7.1f}")
     r_default = med["dockyard default"] / med["podman default"]
     r_none = med["dockyard none"] / med["podman none"]
     print(f"  ratio dockyard/podman: default network {r_default:.2f}, --network none {r_none:.2f}")
     print(
         f"  ratio dockyard --network none / runc run: {med['dockyard none'] / med['runc run']:.2f}"
     )
+    cold = med["dockyard none, no server"]
+    print(f"  without a command server: /podman {cold / med['podman none']:.2f}, /runc "
+          f"{cold / med['runc run']:.2f}")  # fmt: skip
     print(
         f"published port 127.0.0.1 -> :3000 (busybox httpd), req/s, {args.requests} requests,"
         f" {args.threads} threads, {args.rounds} rounds:"

@@ -18,6 +18,11 @@ from pathlib import Path
 
 import pytest
 
+# Command servers (dockyard/cli/server.py) that the CLI starts for the state roots tests use end
+# with this test session, and sooner when idle: no process outlives the session.
+os.environ["DOCKYARD_SERVER_OWNER"] = str(os.getpid())
+os.environ.setdefault("DOCKYARD_SERVER_IDLE", "60")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.geteuid() == 0:

@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 from functools import cached_property
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import argparse
@@ -221,13 +221,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"dockyard: '{name}' is not a dockyard command.\nSee 'dockyard --help'\n")
         return 1
     early = _early(modname, root)
-    mod = importlib.import_module(f"dockyard.cli.{modname}")
-    parser = _parser(f"dockyard {name}", getattr(mod, "HELP", None), getattr(mod, "USAGE_EXIT", 1))
-    parser.add_argument("--help", action="help", help="Print usage")
-    mod.configure(parser)
+    mod, parser = parser_for(name)
     ns = parser.parse_args(rest)
     ctx = Context(root, sys.stdout, sys.stderr, early, command=name)
     return run_command(mod.run, ns, ctx)
+
+
+_PARSERS: dict[str, tuple[Any, argparse.ArgumentParser]] = {}
+
+
+def parser_for(name: str) -> tuple[Any, argparse.ArgumentParser]:
+    """The module of command `name` and its argument parser, built once per process (the
+    command server builds them all before it forks workers)."""
+    hit = _PARSERS.get(name)
+    if hit is not None:
+        return hit
+    mod = importlib.import_module(f"dockyard.cli.{COMMANDS[name]}")
+    parser = _parser(f"dockyard {name}", getattr(mod, "HELP", None), getattr(mod, "USAGE_EXIT", 1))
+    parser.add_argument("--help", action="help", help="Print usage")
+    mod.configure(parser)
+    _PARSERS[name] = (mod, parser)
+    return mod, parser
 
 
 def run_command(fn: object, ns: argparse.Namespace, ctx: Context) -> int:

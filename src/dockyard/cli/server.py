@@ -1,0 +1,494 @@
+"""The command server: a warmed-up interpreter that forks one worker per `dockyard` command.
+
+Responsibility: `serve(root)` imports the engine and the CLI's commands once, builds their
+argument parsers, then accepts requests from `dockyard.launcher` on `<root>/cli.sock`. For each it
+forks a worker that takes the caller's stdin/stdout/stderr (passed as fds), argv, environment,
+working directory and umask, runs `dockyard.cli.main` exactly as the launcher would have in its own
+process, and exits with its code; the server reports `P<pid>` when the worker exists and
+`X<code>` when it has exited. A caller that goes away gets its worker killed (SIGKILL).
+
+Invariants:
+- Stateless: no database connection, lock or engine object is ever opened here (a fork must not
+  copy an open SQLite connection; see `ContainerService.close_db`). Workers open their own.
+- Single-threaded, so a worker may fork and clone freely (the runtime's requirement).
+- A worker keeps none of the server's descriptors (socket, lock, wake-up pipe, other callers'
+  connections), so a container's supervisor forked from it never pins the server's lock.
+- Never stale: before each fork the server checks that no loaded Dockyard source file changed
+  and that the caller runs the same interpreter; otherwise it answers `R` (run it yourself),
+  removes its socket and exits; the launcher runs the command in-process and starts a new one.
+- One server per state root (an flock on `<root>/cli.lock`); the socket is bound under a
+  temporary name and renamed into place, mode 0600, and only callers with our uid are served.
+- It exits after `DOCKYARD_SERVER_IDLE` seconds without a command (default 600), on SIGTERM,
+  and when the process named by `DOCKYARD_SERVER_OWNER` exits (test sessions use this).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+from dockyard.launcher import PROTOCOL, SOCKET_NAME
+from dockyard.linux.inotify import ChangeWatch
+
+IDLE_DEFAULT = 600.0
+MAX_REQUEST = 4 << 20
+
+
+def spawn_detached(root: str) -> None:
+    """Start a server for `root` in the background (best effort; returns at once).
+
+    fork + exec, not posix_spawn: glibc's posix_spawn sets the C library's internal signals
+    (32, 33) to SIG_IGN in the child, the server's children would inherit that through execve,
+    and Python cannot reset them — containers would start with signal 32 ignored."""
+    if not os.path.isdir(root):
+        return
+    env = dict(os.environ)
+    env.pop("DOCKYARD_DEBUG", None)
+    argv = [sys.executable, "-m", "dockyard.cli.server", "--root", os.path.abspath(root)]
+    try:
+        pid = os.fork()
+    except OSError:
+        return
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:  # not a session leader, and not our child: init reaps it
+                fd = os.open(os.devnull, os.O_RDWR)
+                for i in (0, 1, 2):
+                    os.dup2(fd, i)
+                os.execve(sys.executable, argv, env)
+        finally:
+            os._exit(0)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def preload() -> None:
+    """Import every Dockyard module (but the adapters' entry points) and build the parsers."""
+    import pkgutil
+
+    import dockyard
+    from dockyard import cli
+
+    skip = ("dockyard.cli.server", "dockyard.__main__", "dockyard.runtime.cli")
+    for info in pkgutil.walk_packages(dockyard.__path__, "dockyard."):
+        if info.name in skip or info.name.endswith(".__main__"):
+            continue
+        with contextlib.suppress(Exception):
+            importlib.import_module(info.name)
+    for name in cli.COMMANDS:
+        with contextlib.suppress(Exception):
+            cli.parser_for(name)
+    with contextlib.suppress(Exception):
+        _exercise()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # workers' garbage collections then leave the shared pages alone
+
+
+def _exercise() -> None:
+    """Pay, once, the first-use costs that every worker would pay again: regular expressions
+    compiled on first use (references, units, flags), argparse's lazily built state."""
+    from dockyard import cli, units
+    from dockyard.cli._runopts import build_config
+    from dockyard.reference import parse_reference
+
+    for ref in ("busybox", "localhost:5000/a/b:1", f"a/b@sha256:{'0' * 64}", "a:1"):
+        parse_reference(ref)
+    units.parse_size("512m")
+    _mod, parser = cli.parser_for("run")
+    sample = ["--rm", "-e", "A=B", "-p", "8080:80", "-l", "a=b", "--memory", "64m", "img", "true"]
+    build_config(parser.parse_args(sample))
+
+
+def _package_dirs() -> list[str]:
+    import dockyard
+
+    out = []
+    for top in dockyard.__path__:
+        for d, subdirs, _files in os.walk(top):
+            subdirs[:] = [s for s in subdirs if s != "__pycache__"]
+            out.append(d)
+    return out
+
+
+def _stamp() -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    for name, mod in list(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if f and (name == "dockyard" or name.startswith("dockyard.")):
+            with contextlib.suppress(OSError):
+                st = os.stat(f)
+                out[f] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+def _unchanged(stamp: dict[str, tuple[int, int]]) -> bool:
+    """Every file of `stamp` as it was (the fallback when inotify is not available)."""
+    for f, (mtime, size) in stamp.items():
+        try:
+            st = os.stat(f)
+        except OSError:
+            return False
+        if (st.st_mtime_ns, st.st_size) != (mtime, size):
+            return False
+    return True
+
+
+class Server:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.path = os.path.join(root, SOCKET_NAME)
+        self.lock_fd = -1
+        self.sock: socket.socket | None = None
+        self.workers: dict[int, socket.socket] = {}  # worker pid -> its caller's connection
+        self.stamp: dict[str, tuple[int, int]] = {}
+        self.watch: ChangeWatch | None = None
+        self.idle = float(os.environ.get("DOCKYARD_SERVER_IDLE") or IDLE_DEFAULT)
+        owner = os.environ.get("DOCKYARD_SERVER_OWNER")
+        self.owner_fd = -1
+        if owner:
+            try:
+                self.owner_fd = os.pidfd_open(int(owner))
+            except (OSError, ValueError):
+                self.owner_fd = -2  # the owner is gone already
+
+    def lock(self) -> bool:
+        self.lock_fd = os.open(
+            os.path.join(self.root, "cli.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def bind(self) -> None:
+        tmp = f"{self.path}.{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            s.bind(tmp)
+        finally:
+            os.umask(old)
+        s.listen(128)
+        os.rename(tmp, self.path)
+        self.sock = s
+        with open(os.path.join(self.root, "cli.pid"), "w") as f:
+            f.write(f"{os.getpid()}\n")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self._unlink_own()
+            self.sock.close()
+            self.sock = None
+
+    def _unlink_own(self) -> None:
+        """Remove the socket and pid file if they are still ours (a newer server may have
+        replaced them)."""
+        pidfile = os.path.join(self.root, "cli.pid")
+        try:
+            with open(pidfile) as f:
+                ours = int(f.read().strip() or 0) == os.getpid()
+        except (OSError, ValueError):
+            ours = False
+        if ours:
+            for p in (self.path, pidfile):
+                with contextlib.suppress(OSError):
+                    os.unlink(p)
+
+    def loop(self) -> None:
+        assert self.sock is not None
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+        signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        self.stamp = _stamp()
+        self.private = [self.lock_fd, wake_r, wake_w, self.owner_fd]
+        if self.watch is not None:
+            self.private.append(self.watch.fd)
+        poll = select.poll()
+        poll.register(self.sock.fileno(), select.POLLIN)
+        poll.register(wake_r, select.POLLIN)
+        if self.owner_fd >= 0:
+            poll.register(self.owner_fd, select.POLLIN)
+        elif self.owner_fd == -2:
+            return
+        conns: dict[int, tuple[int, socket.socket]] = {}  # conn fd -> (worker pid, conn)
+        last = time.monotonic()
+        while not stop:
+            timeout = None if self.workers else max(0.0, last + self.idle - time.monotonic())
+            events = poll.poll(None if timeout is None else int(timeout * 1000) + 1)
+            if not events and not self.workers and time.monotonic() - last >= self.idle:
+                break
+            for fd, _ev in events:
+                if fd == wake_r:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 4096)
+                elif fd == self.owner_fd:
+                    stop.append(1)
+                elif fd == self.sock.fileno():
+                    conn = self._accept()
+                    if conn is None:
+                        continue
+                    pid = self._fork(conn)
+                    if pid == 0:
+                        stop.append(1)  # stale: answered "R"
+                        break
+                    if pid > 0:
+                        self.workers[pid] = conn
+                        conns[conn.fileno()] = (pid, conn)
+                        poll.register(conn.fileno(), select.POLLIN)
+                    last = time.monotonic()
+                elif fd in conns:  # the caller hung up (or wrote something): kill the worker
+                    pid, conn = conns[fd]
+                    try:
+                        gone = not conn.recv(64, socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        gone = False
+                    except OSError:
+                        gone = True
+                    if gone:
+                        poll.unregister(fd)
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+            self._reap(conns, poll)
+            if self.workers:
+                last = time.monotonic()
+        self.close()
+        # workers still running finish on their own; their callers still get the exit code
+        # only while we live, so wait for them (bounded by the callers' own lifetime)
+        while self.workers:
+            with contextlib.suppress(InterruptedError):
+                poll.poll(1000)
+            self._reap(conns, poll)
+
+    def _reap(self, conns: dict[int, tuple[int, socket.socket]], poll: select.poll) -> None:
+        while self.workers:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.workers.clear()
+                return
+            if pid == 0:
+                return
+            conn = self.workers.pop(pid, None)
+            if conn is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+            with contextlib.suppress(OSError):
+                conn.sendall(f"X{code}\n".encode())
+            fd = conn.fileno()
+            with contextlib.suppress(KeyError, ValueError):
+                poll.unregister(fd)
+            conns.pop(fd, None)
+            conn.close()
+
+    def _accept(self) -> socket.socket | None:
+        assert self.sock is not None
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return None
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        uid = int.from_bytes(creds[4:8], sys.byteorder)
+        if uid != os.geteuid():
+            conn.close()
+            return None
+        return conn
+
+    def _fork(self, conn: socket.socket) -> int:
+        """Read the request and fork its worker; return the worker's pid, -1 when the request
+        was refused, 0 when this server is stale (the caller was told to run it itself)."""
+        conn.settimeout(5.0)
+        try:
+            body, fds = _read_request(conn)
+        except (OSError, ValueError):
+            conn.close()
+            return -1
+        try:
+            fields = body.split(b"\0")
+            if fields[0] != PROTOCOL:
+                raise ValueError("protocol")
+            text = [f.decode("utf-8", "surrogateescape") for f in fields]
+            stale = self.watch.changed() if self.watch else not _unchanged(self.stamp)
+            if stale or text[1] != sys.executable:  # another interpreter: it runs it itself
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"R\n")
+                conn.close()
+                if not stale:
+                    return -1
+                self._unlink_own()
+                return 0
+            pid = os.fork()
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            raise
+        if pid == 0:
+            code = 125
+            try:
+                code = self._worker(conn, text, fds)
+            except BaseException:  # a bug here, not in the command: say it where the caller sees
+                import traceback
+
+                with contextlib.suppress(BaseException):
+                    os.write(2, traceback.format_exc().encode())
+            finally:
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        conn.settimeout(None)
+        try:
+            conn.sendall(f"P{pid}\n".encode())
+        except OSError:
+            os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def _worker(self, conn: socket.socket, text: list[str], fds: list[int]) -> int:
+        """In the forked worker: become the caller's command, run it, return its exit code."""
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        conn.close()
+        assert self.sock is not None
+        self.sock.close()
+        for other in self.workers.values():
+            other.close()
+        for fd in self.private:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        cwd, umask, argc = text[2], int(text[3]), int(text[4])
+        argv = text[5 : 5 + argc]
+        env = dict(e.split("=", 1) for e in text[5 + argc :] if "=" in e)
+        os.environ.clear()
+        os.environ.update(env)
+        os.umask(umask)
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            os.write(2, f"dockyard: cannot enter {cwd}: {e.strerror}\n".encode())
+            return 125
+        sys.argv = ["dockyard", *argv]
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", 1 if os.isatty(1) else -1, "utf-8", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", 1, "utf-8", "backslashreplace", closefd=False)  # noqa: SIM115
+        from dockyard.cli import main
+
+        code = 0
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if not isinstance(e.code, int) and e.code is not None:
+                sys.stderr.write(f"{e.code}\n")
+        except KeyboardInterrupt:
+            code = 130
+        finally:
+            _finish()
+        return code
+
+
+def _finish() -> None:
+    """What a normal interpreter exit does that matters: join threads, run atexit, flush."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        with contextlib.suppress(Exception):
+            shutdown()
+    with contextlib.suppress(Exception):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
+    import array
+
+    fds = array.array("i")
+    msg, anc, _flags, _addr = conn.recvmsg(65536, socket.CMSG_LEN(3 * fds.itemsize))
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    got = list(fds)
+    try:
+        if len(msg) < 4 or len(got) != 3:
+            raise ValueError("bad request")
+        size = int.from_bytes(msg[:4], "big")
+        if size > MAX_REQUEST:
+            raise ValueError("request too large")
+        body = msg[4:]
+        while len(body) < size:
+            chunk = conn.recv(min(65536, size - len(body)))
+            if not chunk:
+                raise ValueError("short request")
+            body += chunk
+    except BaseException:
+        for fd in got:
+            os.close(fd)
+        raise
+    return body, got
+
+
+def _threads() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 1
+
+
+def serve(root: str) -> int:
+    os.makedirs(root, mode=0o711, exist_ok=True)
+    server = Server(root)
+    if not server.lock():
+        return 0  # another server runs for this root
+    server.watch = ChangeWatch.open(_package_dirs(), ".py")  # before the imports it guards
+    preload()
+    if _threads() != 1:  # a library started threads: forking workers would not be safe
+        sys.stderr.write("dockyard command server: not single-threaded after preload\n")
+        return 1
+    server.bind()
+    try:
+        server.loop()
+    finally:
+        server.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m dockyard.cli.server")
+    p.add_argument("--root", required=True)
+    args = p.parse_args(argv)
+    return serve(args.root)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

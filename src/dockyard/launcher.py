@@ -1,0 +1,172 @@
+"""The `dockyard` command's entry point: hand the command to a warm command server, or run it here.
+
+Why: a fresh interpreter that imports what `dockyard run` needs takes ~60 ms on these machines
+before it does any work; a fork of a process that has already imported it all takes ~1 ms. So,
+like Gradle's daemon or Python's own forkserver, a per-state-root *command server*
+(`dockyard.cli.server`) keeps a warmed-up interpreter; this launcher sends it the command line,
+environment, working directory and umask, and passes the caller's own stdin, stdout and stderr
+(SCM_RIGHTS), so the command reads and writes exactly the files, pipes or terminal it would have
+used here. The server forks one worker per command; the worker runs the ordinary CLI.
+
+The server holds no state (Dockyard stays daemonless: every fact is on disk under the state root);
+it is a cache of imported modules. Without it everything works the same, only slower: when there
+is no server (or `DOCKYARD_SERVER=0`), the command runs in this process and, afterwards, a server is
+started in the background for the next command (not when `DOCKYARD_SERVER=0`).
+
+Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH that reach this process are
+forwarded to the worker. If this process dies, the server kills the worker (SIGKILL), as the
+command would have died with it. The exit code is the worker's (128+N if signal N killed it).
+
+Invariants: before it knows whether a server answers, this module imports only `os`, `sys`,
+`_socket` and `_signal` (all built in or tiny), so the hand-off costs about one bare interpreter
+start; any failure to reach a server falls back to the in-process CLI before the command has begun.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+PROTOCOL = b"DY1"
+FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
+DEFAULT_ROOT = "/var/lib/dockyard"
+SOCKET_NAME = "cli.sock"
+
+
+def state_root(argv: list[str]) -> str:
+    """The state root the command line names (`--root` among the global flags), else
+    `DOCKYARD_ROOT`, else the default — as `dockyard.config.Config.load` decides."""
+    root = None
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        a = argv[i]
+        if a == "--root" and i + 1 < len(argv):
+            root = argv[i + 1]
+            i += 2
+            continue
+        if a.startswith("--root="):
+            root = a.split("=", 1)[1]
+        i += 1
+    return root or os.environ.get("DOCKYARD_ROOT") or DEFAULT_ROOT
+
+
+def server_enabled() -> bool:
+    return os.environ.get("DOCKYARD_SERVER", "1").lower() not in ("0", "false", "no", "off")
+
+
+def encode_request(argv: list[str]) -> bytes:
+    """The request body: NUL-separated fields (version, executable, cwd, umask, argv count,
+    argv, environment entries), each field UTF-8 with surrogateescape (any bytes round-trip)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    fields = [
+        PROTOCOL.decode(),
+        sys.executable,
+        os.getcwd(),
+        str(umask),
+        str(len(argv)),
+        *argv,
+        *(f"{k}={v}" for k, v in os.environ.items()),
+    ]
+    return b"\0".join(f.encode("utf-8", "surrogateescape") for f in fields)
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    if not server_enabled():
+        return _in_process(argv, spawn=None)
+    root = state_root(argv)
+    path = os.path.join(os.path.abspath(root), SOCKET_NAME)
+    rc = _via_server(path, argv)
+    if rc is not None:
+        return rc
+    return _in_process(argv, spawn=root)
+
+
+def _in_process(argv: list[str], spawn: str | None) -> int:
+    from dockyard.cli import main as cli_main
+
+    try:
+        return cli_main(argv)
+    finally:
+        if spawn is not None:
+            from dockyard.cli.server import spawn_detached
+
+            spawn_detached(spawn)
+
+
+def _via_server(path: str, argv: list[str]) -> int | None:
+    """Run the command in the server's worker; None when no server takes it (nothing has
+    happened yet: the caller runs it in-process)."""
+    import _socket
+
+    if len(path.encode()) >= 108:  # sun_path: such a root gets no server
+        return None
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        body = encode_request(argv)
+        fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in _stdio())
+        head = len(body).to_bytes(4, "big")
+        s.sendmsg([head + body], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        reply = _Lines(s)
+        first = reply.next()
+    except OSError:
+        s.close()
+        return None
+    if not first.startswith(b"P"):  # "R": the server is stale or busy elsewhere — run here
+        s.close()
+        return None
+    pid = int(first[1:])
+    _forward_signals(pid)
+    try:
+        while True:
+            line = reply.next()
+            if line.startswith(b"X"):
+                return int(line[1:])
+            if not line:
+                sys.stderr.write("dockyard: the command server went away\n")
+                return 125
+    finally:
+        s.close()
+
+
+def _stdio() -> list[int]:
+    """fds 0-2, with /dev/null standing in for a closed one."""
+    out = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            out.append(fd)
+        except OSError:
+            out.append(os.open(os.devnull, os.O_RDWR))
+    return out
+
+
+class _Lines:
+    def __init__(self, s: object) -> None:
+        self.s = s
+        self.buf = b""
+
+    def next(self) -> bytes:
+        """The next line (without newline); b"" at end of stream."""
+        while b"\n" not in self.buf:
+            data = self.s.recv(4096)  # type: ignore[attr-defined]
+            if not data:
+                return b""
+            self.buf += data
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
+
+
+def _forward_signals(pid: int) -> None:
+    import _signal  # type: ignore[import-not-found]
+
+    def forward(signum: int, _frame: object) -> None:
+        try:  # noqa: SIM105 - contextlib is not imported on this path
+            os.kill(pid, signum)
+        except OSError:
+            pass
+
+    for name in FORWARDED:
+        _signal.signal(getattr(_signal, name), forward)

@@ -12,12 +12,13 @@ import pytest
 
 from dockyard.build import metadata as md
 from dockyard.build.cache import BuildCache, State, root_key, step_key
+from dockyard.build.chmod import parse_chmod
 from dockyard.build.instructions import typed
 from dockyard.build.model import Instruction, Loc, Run
 from dockyard.build.output import Plain, Quiet
 from dockyard.build.parser import Heredoc, parse
 from dockyard.build.run import build_spec, run_args
-from dockyard.build.steps import Item, Rooted, copy_items, dest_path, is_archive, parse_chmod
+from dockyard.build.steps import Item, Rooted, copy_items, dest_path, is_archive
 from dockyard.errors import InvalidArgument
 from dockyard.store.meta import MetaDB
 
@@ -156,9 +157,10 @@ def test_dest_rules() -> None:
     assert dest_path(".", "/app") == ("/app", True)
     assert dest_path("x", "/app") == ("/app/x", False)
     assert dest_path("/abs/", "/app") == ("/abs", True)
-    assert parse_chmod("0755") == 0o755 and parse_chmod("") is None
+    chmod = parse_chmod("0755")
+    assert chmod is not None and chmod.octal == 0o755 and parse_chmod("") is None
     with pytest.raises(InvalidArgument):
-        parse_chmod("u+x")
+        parse_chmod("u+q")
 
 
 def _item(p: Path) -> Item:

@@ -12,7 +12,8 @@ A layer is written as a deterministic uncompressed tar into the content store an
 itself is renamed into the snapshot store under the new chain ID (no second extraction).
 Finally config + manifest are written and the image is registered under the `-t` names.
 Stages run level by level (`BuildPlan.levels`); the stages of one level run at the same time,
-each in a worker process (`build.parallel`).
+each in a worker process (`build.parallel`). Base images are chosen for each stage's platform
+(`build.baseimage`); `--ssh` agents (`build.sshagent`) are forwarded for the whole build.
 
 Invariants: the whole build holds the shared GC lock and a lease, so nothing it wrote is swept
 before the cache or an image names it; every mount and work dir a step makes is removed when
@@ -32,15 +33,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.build import metadata as md
+from dockyard.build.baseimage import base_image
 from dockyard.build.cache import BuildCache, State, root_key, step_key
 from dockyard.build.context import BuildContext
+from dockyard.build.gitsource import GitSources
 from dockyard.build.model import Cmd, Copy, Entrypoint, Instruction, Maintainer, Run, Workdir
 from dockyard.build.mounts import rmtree_unmounting as _rmtree
 from dockyard.build.mounts import unmount_all
 from dockyard.build.network import sweep_dead
 from dockyard.build.output import Progress
+from dockyard.build.sshagent import forwarded
 from dockyard.build.stages import BuildPlan, ImageInfo, Stage, Step, plan
-from dockyard.errors import DockyardError, FailedPrecondition, NotFound
+from dockyard.errors import DockyardError, FailedPrecondition
 from dockyard.linux.proc import exists
 
 if TYPE_CHECKING:
@@ -75,6 +79,7 @@ class BuildOptions:
     network: str = "default"
     platform: str | None = None
     secrets: dict[str, str] = field(default_factory=dict)  # id -> host file
+    ssh: dict[str, list[str]] = field(default_factory=dict)  # id -> socket or keys (`sshagent`)
     source_date_epoch: int | None = None
     dockerfile_name: str = "Dockerfile"
     parallel: bool = True  # independent stages in worker processes (`build.parallel`)
@@ -112,8 +117,10 @@ class Builder:
         self.lease = ""
         self.build_root = engine.root / "build"
         self._work: Path | None = None
-        self._images: dict[str, Image] = {}
+        self._images: dict[tuple[str, str], Image] = {}
         self.downloads: dict[str, tuple[str, str]] = {}
+        self.ssh_sockets: dict[str, str] = {}  # --ssh ID -> agent socket, during `build`
+        self.git = GitSources(self.step_dir, lambda: self.ssh_sockets.get("default"))
         self.cache_only = False  # a miss raises CacheMiss instead of executing the step
 
     # -- top level ------------------------------------------------------------------------
@@ -133,7 +140,8 @@ class Builder:
         for w in self.plan.warnings:
             self.progress.write(w + "\n")
         meta = self.engine.meta
-        with meta.gc_lock(), meta.lease() as lease, self._workdir():
+        with meta.gc_lock(), meta.lease() as lease, self._workdir(), \
+                forwarded(self.opts.ssh) as self.ssh_sockets:  # fmt: skip
             self.lease = lease
             for level in self.plan.levels:
                 if len(level) > 1 and self.opts.parallel:
@@ -161,30 +169,14 @@ class Builder:
         finally:
             _rmtree(self._work)
 
-    def _image(self, name: str) -> Image:
-        if name in self._images:
-            return self._images[name]
-        try:
-            img = self.engine.images.resolve(name)
-            if self.opts.pull:
-                img = self._pull(name)
-        except NotFound:
-            img = self._pull(name)
-        self._images[name] = img
-        return img
-
-    def _pull(self, name: str) -> Image:
-        from dockyard.image.distribution import pull_image
-        from dockyard.reference import parse_reference
-
-        try:
-            return pull_image(self.engine, parse_reference(name))
-        except DockyardError as e:
-            raise NotFound(f"failed to resolve source metadata for {name}: {e.message}") from None
+    def _image(self, name: str, plat: str) -> Image:
+        if (name, plat) not in self._images:
+            self._images[name, plat] = base_image(self.engine, name, plat, pull=self.opts.pull)
+        return self._images[name, plat]
 
     def _image_info(self, name: str, platform: str) -> ImageInfo | None:
         try:
-            img = self._image(name)
+            img = self._image(name, platform)
         except DockyardError:
             return None
         cfg = img.config.config
@@ -230,7 +222,8 @@ class Builder:
         if stage.base_stage is not None or stage.base == "scratch":
             return stage.base
         try:
-            return self._image(stage.base).tags[0] if self._image(stage.base).tags else stage.base
+            img = self._image(stage.base, stage.platform)
+            return img.tags[0] if img.tags else stage.base
         except DockyardError:
             return stage.base
 
@@ -254,7 +247,7 @@ class Builder:
     def image_state(self, name: str, plat: str) -> State:
         """The state of image `name` (a stage's base, or a `--from` image)."""
         epoch = self.opts.source_date_epoch
-        img = self._image(name)
+        img = self._image(name, plat)
         cfg = dict(img.config.config)
         cfg.pop("OnBuild", None)  # triggers run in this build, they are not inherited
         return State(

@@ -3,9 +3,12 @@
 `inputs(builder, state, ins)` lists what a step reads besides its instruction text, for the
 cache key: content checksums of context sources (`BuildContext.checksum`: bytes and layer
 metadata, never mtimes), the key of a `--from` stage or the ID of a `--from` image, an ADD URL's
-checksum, and the network mode of a RUN. `run`, `copy` and `workdir` execute a step on a mounted
-overlay (`Builder.mounted`) and hand the upper dir to `Builder.commit`; a RUN's network (netns,
-endpoint, /etc/hosts and resolv.conf) comes from `build.network` and goes with the step.
+checksum, an ADD git source's resolved commit (`build.gitsource`), and the network mode of a
+RUN. A RUN runs only for a platform this host can execute (`build.platforms.check_run`); its
+`type=ssh` mounts bind the build's forwarded agents (`build.sshagent`). `run`, `copy` and
+`workdir` execute a step on a mounted overlay (`Builder.mounted`) and hand the upper dir to
+`Builder.commit`; a RUN's network (netns, endpoint, /etc/hosts and resolv.conf) comes from
+`build.network` and goes with the step.
 
 Invariants: every mount made here is made inside an `ExitStack` that unmounts it when the step
 ends, failed or not; mount-point stubs a RUN `--mount` needed (dirs or files that did not exist
@@ -28,12 +31,16 @@ from dockyard.build import metadata as md
 from dockyard.build import network as netmod
 from dockyard.build import run as runmod
 from dockyard.build.cache import State
+from dockyard.build.chmod import parse_chmod
 from dockyard.build.context import clean_source
 from dockyard.build.dockerignore import Matcher, walk
+from dockyard.build.gitsource import GitRef, parse_git_ref
 from dockyard.build.gomatch import has_meta, match
 from dockyard.build.model import Copy, Instruction, Run, Workdir
+from dockyard.build.platforms import check_run
+from dockyard.build.sshagent import auth_sock_env, ssh_binds
 from dockyard.build.stages import find_stage
-from dockyard.build.steps import Item, Owner, Rooted, copy_items, is_archive, parse_chmod, scan_tree
+from dockyard.build.steps import Item, Owner, Rooted, copy_items, is_archive, scan_tree
 from dockyard.errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
@@ -65,6 +72,10 @@ def inputs(b: Builder, state: State, ins: Instruction) -> list[str]:
         docs = {h.name for h in ins.heredocs}
         for src in ins.sources:
             if src in docs:
+                continue
+            git = parse_git_ref(src) if ins.add else None
+            if git is not None:  # the resolved commit: a moved branch misses, else a hit
+                out.append(f"{src}\0git:{b.git.commit(git)}")
                 continue
             if _is_url(src):
                 out.append(f"{src}\0{ins.checksum or _download(b, src, '')[1]}")
@@ -110,6 +121,8 @@ def _env(state: State, args: dict[str, str], home: str) -> list[str]:
 def run(b: Builder, state: State, ins: Run, ctx: _Ctx) -> None:
     from dockyard.container.spec import resolve_user
 
+    check_run(ctx.stage.platform)
+    ssh = ssh_binds(ins.mounts, b.ssh_sockets)
     d = b.step_dir()
     argv, script = runmod.run_args(ins, md.shell_of(state.config))
     with ExitStack() as es:
@@ -119,6 +132,7 @@ def run(b: Builder, state: State, ins: Run, ctx: _Ctx) -> None:
         if not Rooted(rootfs).is_dir(cwd):
             Rooted(rootfs).mkdirs(cwd)  # a base image's WorkingDir may be missing
         mounts = _run_mounts(b, ins, d, es)
+        mounts += [runmod.bind(sock, target, True) for sock, target in ssh]
         if script is not None:
             pipes = d / "pipes"
             pipes.mkdir()
@@ -133,7 +147,7 @@ def run(b: Builder, state: State, ins: Run, ctx: _Ctx) -> None:
         spec = runmod.build_spec(
             rootfs,
             argv,
-            _env(state, dict(ctx.step.args), home),
+            auth_sock_env(_env(state, dict(ctx.step.args), home), ssh),
             cwd,
             (uid, gid, extra),
             network=net.mode,
@@ -194,7 +208,7 @@ def _run_mounts(b: Builder, ins: Run, d: Path, es: ExitStack) -> list[dict[str, 
                     raise NotFound(f"secret {sid} not found")
                 continue
             out.append(runmod.bind(os.path.abspath(path), target or f"/run/secrets/{sid}", True))
-        else:
+        elif m.type != "ssh":  # ssh mounts: `sshagent.ssh_binds`
             raise InvalidArgument(f"RUN --mount=type={m.type} is not supported")
     return out
 
@@ -333,6 +347,10 @@ def _context_items(b: Builder, ins: Copy, d: Path) -> tuple[list[Item], bool]:
         if src in docs:
             items.append(_heredoc_item(b, d, docs[src].name, docs[src].text))
             continue
+        git = parse_git_ref(src) if ins.add else None
+        if git is not None:
+            items.append(_git_item(b, ins, git))
+            continue
         if _is_url(src):
             path, _ = _download(b, src, ins.checksum)
             items.append(Item(path, _url_name(src), os.lstat(path)))
@@ -355,6 +373,15 @@ def _context_items(b: Builder, ins: Copy, d: Path) -> tuple[list[Item], bool]:
                 item.tar = True
             items.append(item)
     return items, wild
+
+
+def _git_item(b: Builder, ins: Copy, git: GitRef) -> Item:
+    """The checked-out tree of a git source, copied as a directory's contents."""
+    commit = b.git.commit(git)
+    if ins.checksum and not commit.startswith(ins.checksum):
+        raise InvalidArgument(f"ADD {git.remote}: commit {commit} does not match --checksum")
+    top = str(b.git.checkout(git, ins.keep_git_dir))
+    return Item(top, ".", os.lstat(top), scan_tree(top))
 
 
 def _stage_items(root: Rooted, ins: Copy) -> tuple[list[Item], bool]:

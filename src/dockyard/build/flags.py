@@ -170,10 +170,9 @@ def parse_mount(value: str) -> Mount:
         if not ident:
             ident = (o.get("source") or "").rsplit("/", 1)[-1]
         target = f"/run/secrets/{ident}" if ident else ""
-    if mtype == "ssh":
+    if mtype == "ssh":  # no target: /run/buildkit/ssh_agent.N, N counting the RUN's ssh mounts
         ident = ident or "default"
-        target = target or "/run/buildkit/ssh_agent.0"
-    if not target and not (mtype == "secret" and o.get("env")):
+    if not target and not (mtype == "secret" and o.get("env")) and mtype != "ssh":
         raise InvalidArgument(f"mount destination not set for --mount={value}")
     if mtype == "secret" and not ident:
         ident = (o.get("source") or target).rsplit("/", 1)[-1]

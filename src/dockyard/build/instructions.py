@@ -11,8 +11,10 @@ The dataclasses themselves live in `model`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
+from dockyard.build.chmod import parse_chmod
 from dockyard.build.flags import (
     FlagKind,
     flag_bool,
@@ -49,6 +51,7 @@ from dockyard.build.parser import DockerfileError, Heredoc, RawInstruction
 from dockyard.digest import Digest
 from dockyard.errors import InvalidArgument
 
+_GIT_CHECKSUM = re.compile(r"^[0-9a-f]{7,64}$")
 _FLAGS: dict[str, dict[str, FlagKind]] = {
     "FROM": {"platform": "str"},
     "RUN": {"mount": "list", "network": "str", "security": "str"},
@@ -185,7 +188,9 @@ def _is_url(s: str) -> bool:
 
 
 def _is_git(s: str) -> bool:
-    return s.startswith(("git@", "git://")) or (_is_url(s) and ".git" in s.split("#", 1)[0])
+    from dockyard.build.gitsource import parse_git_ref
+
+    return parse_git_ref(s) is not None
 
 
 def _copy(raw: RawInstruction, loc: Loc, ex: Expander) -> Copy:
@@ -211,13 +216,19 @@ def _copy(raw: RawInstruction, loc: Loc, ex: Expander) -> Copy:
             sources.append(ex.word(word))
     dest = ex.word(raw.args[-1])
     chmod = flag_str(f, "chmod")
-    if chmod and not _valid_chmod(chmod):
-        raise InvalidArgument(f"invalid chmod parameter: {chmod!r}")
+    parse_chmod(chmod)
+    git = [s for s in sources if s not in docs and _is_git(s)]
+    if git and not add:
+        raise InvalidArgument(f"source can't be a git ref for COPY: {git[0]}")
     checksum = flag_str(f, "checksum")
     if checksum:
-        Digest.parse(checksum)
         if not all(_is_url(s) or _is_git(s) for s in sources):
             raise InvalidArgument("checksum can't be specified for non-HTTP(S) sources")
+        if git and not _GIT_CHECKSUM.match(checksum):
+            raise InvalidArgument(f"invalid checksum {checksum!r} for a git source: expected "
+                                  "a commit hash")  # fmt: skip
+        if not git:
+            Digest.parse(checksum)
     from_ = flag_str(f, "from")
     if add and from_:
         raise InvalidArgument("unknown flag: from")
@@ -243,13 +254,6 @@ def _heredoc_name(word: str) -> str | None:
         return None
     name = word[2:].lstrip("-")
     return name.strip("'\"") or None
-
-
-def _valid_chmod(s: str) -> bool:
-    try:
-        return 0 <= int(s, 8) <= 0o7777
-    except ValueError:
-        return all(part and part[0] in "ugoa+-=" for part in s.split(","))
 
 
 def _one(raw: RawInstruction, ex: Expander) -> str:

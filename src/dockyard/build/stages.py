@@ -36,6 +36,7 @@ from dockyard.build.model import (
     Run,
 )
 from dockyard.build.parser import DockerfileError, RawInstruction, parse, parse_trigger
+from dockyard.build.platforms import normalize
 from dockyard.errors import InvalidArgument, NotFound
 
 PROXY_ARGS = frozenset(
@@ -207,7 +208,7 @@ class _Planner:
             value = self.build_args.get(name, default)
             if value is not None:
                 self.global_args[name] = value
-            else:
+            elif name not in self.platforms:  # `ARG TARGETPLATFORM` keeps the automatic value
                 self.global_args.pop(name, None)
 
     def declare(self, scope: _Scope, ins: Arg) -> None:
@@ -255,7 +256,12 @@ class _Planner:
                 f"duplicate stage name {frm.name!r}", file=self.file, line=raw_from.line
             )
         base_stage = find_stage(self.stages, frm.image, index) if frm.image != "scratch" else None
-        platform = frm.platform or self.platforms["TARGETPLATFORM"]
+        platform = self.platforms["TARGETPLATFORM"]
+        if frm.platform:
+            try:
+                platform = normalize(frm.platform)
+            except InvalidArgument as e:
+                raise DockerfileError(e.message, file=self.file, line=raw_from.line) from None
         if base_stage is not None:
             parent = self.stages[base_stage]
             env = dict(parent.env)
@@ -333,7 +339,7 @@ def plan(
     """Parse, type, expand and order a Dockerfile. Raises `DockerfileError` / `NotFound`."""
     parsed = parse(text, file)
     bp = build_platform or default_platform()
-    platforms = platform_args(bp, target_platform or bp)
+    platforms = platform_args(bp, normalize(target_platform) if target_platform else bp)
     p = _Planner(file, parsed.escape, build_args or {}, platforms, resolve_image)
     p.names = [
         r.args[2].lower() if len(r.args) == 3 else ""

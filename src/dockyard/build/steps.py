@@ -14,7 +14,8 @@ per-file lookups in every lower layer; paths are still resolved through the moun
 Invariants: nothing is created, changed or followed outside the root — every write goes to a
 path whose parent was resolved by `Rooted` and is created with O_EXCL|O_NOFOLLOW after removing
 what was there; owners are the `--chown` owner, else root (context files) or the source's own
-(files from a stage); mode is `--chmod` when given, else the source's; mtimes are kept.
+(files from a stage); mode is `--chmod` (octal, or symbolic applied to the source's mode)
+when given, else the source's; mtimes are kept.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dockyard.build.chmod import Chmod
 from dockyard.errors import FailedPrecondition, InvalidArgument
 
 _MAX_HOPS = 40
@@ -131,15 +133,6 @@ class Item:
     tar: bool = False
 
 
-def parse_chmod(text: str) -> int | None:
-    if not text:
-        return None
-    try:
-        return int(text, 8)
-    except ValueError:
-        raise InvalidArgument(f"--chmod={text}: only octal modes are supported") from None
-
-
 def dest_path(dest: str, workdir: str) -> tuple[str, bool]:
     """(absolute destination, whether it names a directory by its spelling)."""
     as_dir = dest.endswith("/") or dest in (".", "..") or dest.endswith(("/.", "/.."))
@@ -168,7 +161,7 @@ def copy_items(
     *,
     workdir: str,
     owner: Owner,
-    chmod: int | None,
+    chmod: Chmod | None,
     force_dir: bool = False,
     parents: bool = False,
 ) -> None:
@@ -191,7 +184,7 @@ def copy_items(
             _copy_one(it.host, it.st, dst, owner, chmod)
 
 
-def _copy_tree(root: Rooted, it: Item, top: str, owner: Owner, chmod: int | None) -> None:
+def _copy_tree(root: Rooted, it: Item, top: str, owner: Owner, chmod: Chmod | None) -> None:
     dirs: list[tuple[str, os.stat_result]] = []
     for rel, host, st in it.children:
         path = os.path.join(top, rel)
@@ -210,13 +203,13 @@ def _copy_one(
     st: os.stat_result,
     dst: str,
     owner: Owner,
-    chmod: int | None,
+    chmod: Chmod | None,
     dirs: list[tuple[str, os.stat_result]] | None = None,
 ) -> bool:
     """Copy one entry to `dst`; True when it created a new directory there."""
     mode = st.st_mode
     uid, gid = _owner_of(st, owner)
-    perm = chmod if chmod is not None else stat.S_IMODE(mode)
+    perm = chmod.apply(mode) if chmod is not None else stat.S_IMODE(mode)
     if stat.S_ISDIR(mode):
         try:
             existing = os.lstat(dst)

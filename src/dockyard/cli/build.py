@@ -33,6 +33,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--progress", default="auto", choices=["auto", "plain", "tty", "quiet", "rawjson"]
     )
     p.add_argument("--secret", action="append", default=[], help="Secret: id=mysecret,src=path")
+    p.add_argument(
+        "--ssh", action="append", default=[], help="SSH agent socket or keys: default|ID[=PATH,...]"
+    )
     p.add_argument("context", metavar="PATH | URL | -")
 
 
@@ -89,6 +92,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from dockyard.build.executor import Builder, BuildOptions
     from dockyard.build.output import Plain, Progress, Quiet
     from dockyard.build.parser import DockerfileError
+    from dockyard.build.sshagent import parse_ssh
     from dockyard.errors import DockyardError
 
     quiet = args.quiet or args.progress == "quiet"
@@ -104,6 +108,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         network=args.network,
         platform=args.platform,
         secrets=_secrets(args.secret),
+        ssh=parse_ssh(args.ssh),
         source_date_epoch=_epoch(build_args),
     )
     engine = ctx.engine

@@ -30,7 +30,7 @@ import pytest
 
 from dockyard.network import iproute, netns
 from dockyard.network.manager import NetworkManager, Settings
-from tests.cli import Result, dy
+from tests.cli import Result, dy, stop_server
 from tests.images import BASE_CHANGES, write_busybox_rootfs
 
 pytestmark = pytest.mark.root
@@ -143,6 +143,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
             iproute.delete_link(name)
         iproute.run(["nft", "delete", "table", "inet", tag], check=False)
         iproute.write_sysctl("net.ipv4.ip_forward", forward)
+        stop_server(root)
         assert e.links() == []
         assert not run_dir.exists() or list(run_dir.iterdir()) == []
         assert _processes_using(root) == []

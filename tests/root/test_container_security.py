@@ -334,12 +334,9 @@ def test_i386_container_same_as_runc(
     assert seen["dockyard"] == seen["runc"]
 
 
-@pytest.mark.xfail(
-    reason="runc answers ENOSYS for syscalls newer than the profile's newest (libc then falls "
-    "back); dockyard.linux.seccomp answers the default EPERM",
-    strict=False,
-)
 def test_syscalls_newer_than_libseccomp_say_enosys_like_runc() -> None:
+    """runc's ENOSYS stub: a syscall numbered above the profile's newest is answered ENOSYS
+    (libc then falls back), not the default EPERM."""
     if os.uname().machine != "x86_64":
         pytest.skip("uses the x86_64 number of mseal")
     from dockyard.linux.seccomp import compile_filter

@@ -48,7 +48,14 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 class Prepared:
     """What must be computed while the host is still visible (before pivot_root/setns mnt)."""
 
-    def __init__(self, process: dict[str, Any], cap_limit: int, linux: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        process: dict[str, Any],
+        cap_limit: int,
+        linux: dict[str, Any],
+        seccomp_cache: str | None = None,
+    ) -> None:
+        """`seccomp_cache`: a directory keeping compiled seccomp programs across processes."""
         self.process = process
         self.cap_limit = cap_limit
         self.cap_sets = caps.masks(process.get("capabilities"), cap_limit)
@@ -56,7 +63,7 @@ class Prepared:
         if linux.get("seccomp"):
             from dockyard.linux.seccomp import compile_filter
 
-            self.seccomp = compile_filter(linux["seccomp"])
+            self.seccomp = compile_filter(linux["seccomp"], seccomp_cache)
         for rl in process.get("rlimits") or []:
             if rl.get("type") not in RLIMITS:
                 raise InvalidArgument(f"unknown rlimit type {rl.get('type')!r}")

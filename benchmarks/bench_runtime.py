@@ -6,6 +6,11 @@ interleaved (ours, runc, crun, ours, ...) so machine noise hits all alike, each 
 when it fails on this host (crun 1.8 refuses hybrid cgroups). Needs root.
 
     .venv/bin/python benchmarks/bench_runtime.py [-n 50]
+
+`--library` times the engine's path instead: `NativeRuntime.create` + `start` + wait + `delete`
+in a loop in this (warm) process, once on the plain bundle and once on a copy that joins a
+network namespace by path (as the engine's containers do: the launcher's two-stage path);
+per-phase medians. Ours only (runc has no library).
 """
 
 from __future__ import annotations
@@ -66,10 +71,71 @@ def run_once(argv: list[str], root: str, bundle: Path, cid: str) -> float:
     return elapsed
 
 
+def library(bundle: Path, n: int) -> None:
+    """Time the in-process lifecycle (see the module docstring)."""
+    import os
+
+    from dockyard.runtime.native import NativeRuntime
+
+    holder = subprocess.Popen(["unshare", "--net", "sleep", "600"])  # a netns to join
+    try:
+        time.sleep(0.2)
+        joined = bundle.parent / "bundle-netns"
+        joined.mkdir()
+        (joined / "rootfs").symlink_to(bundle / "rootfs")
+        config = json.loads((bundle / "config.json").read_text())
+        config["linux"]["namespaces"] = [
+            ns
+            if ns["type"] != "network"
+            else {"type": "network", "path": f"/proc/{holder.pid}/ns/net"}
+            for ns in config["linux"]["namespaces"]
+        ]
+        (joined / "config.json").write_text(json.dumps(config))
+        root = tempfile.mkdtemp(prefix="bench-lib-", dir="/run")
+        rt = NativeRuntime(root)
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            for name, b in (("plain", bundle), ("netns", joined)):
+                phases: dict[str, list[float]] = {
+                    "create": [],
+                    "start+wait": [],
+                    "delete": [],
+                    "total": [],
+                }
+                for i in range(-2, n):  # two warm-up rounds
+                    t0 = time.perf_counter()
+                    rt.create(f"l{i}", str(b), stdio=(null, null, null))
+                    t1 = time.perf_counter()
+                    rt.start(f"l{i}")
+                    rt.wait(f"l{i}")
+                    t2 = time.perf_counter()
+                    rt.delete(f"l{i}")
+                    t3 = time.perf_counter()
+                    if i >= 0:
+                        for key, dt in (("create", t1 - t0), ("start+wait", t2 - t1),
+                                        ("delete", t3 - t2), ("total", t3 - t0)):  # fmt: skip
+                            phases[key].append(dt)
+                    time.sleep(0.05)  # the engine starts containers now and then, not back to back
+                print(f"{name:<6}", "  ".join(
+                    f"{key} {statistics.median(v) * 1e3:.1f}" for key, v in phases.items()
+                ), " (median ms)")  # fmt: skip
+        finally:
+            os.close(null)
+            shutil.rmtree(root, ignore_errors=True)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=50, help="iterations per runtime")
+    parser.add_argument("--library", action="store_true", help="time NativeRuntime in-process")
     opts = parser.parse_args()
+    if opts.library:
+        with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
+            library(make_bundle(Path(tmp) / "bundle"), opts.n)
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
         bundle = make_bundle(Path(tmp) / "bundle")
         roots = {}

@@ -43,8 +43,11 @@ class FakeKernel:
     def setns(self, fd: int, nstype: int) -> None:
         self._record("setns", fd, nstype)
 
-    def clone(self, flags: int) -> int:
-        self._record("clone", flags)
+    def clone(self, flags: int, cgroup_fd: int = -1) -> int:
+        if cgroup_fd < 0:
+            self._record("clone", flags)
+        else:
+            self._record("clone", flags, cgroup_fd)
         return self.clone_result
 
     def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None:

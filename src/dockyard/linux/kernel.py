@@ -1,4 +1,4 @@
-"""The `Kernel` protocol and its libc implementation (ctypes).
+"""The `Kernel` protocol and its libc implementation (`linux.libc`, on `_ctypes`).
 
 Responsibility: every system call the runtime makes that Python's `os` module does not offer
 (or offers in a form we cannot fake) goes through one `Kernel` object: namespaces (unshare, setns,
@@ -7,7 +7,8 @@ personality. The runtime receives a `Kernel` so unit tests can pass `fake.FakeKe
 the sequence of calls without root.
 
 Invariants:
-- libc is loaded lazily on first use, with `use_errno=True`; a failing call raises `OSError`
+- libc is loaded lazily on first use (`preload()` before fork), errno captured per call as
+  ctypes' `use_errno=True` does, without importing `ctypes` (~3 ms); a failing call raises `OSError`
   with the errno and a message naming the call and its main argument (never returns -1);
 - `clone` has fork semantics (no new stack, no CLONE_VM) and runs Python's before/after-fork
   hooks, so the child is a consistent single-threaded interpreter;
@@ -20,11 +21,8 @@ import os
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
 if TYPE_CHECKING:
-    from typing import Any, Protocol
+    from typing import Protocol
 
-
-if TYPE_CHECKING:
-    import ctypes
 
 # clone(2) / unshare(2) / setns(2) flags
 CLONE_NEWTIME = 0x00000080
@@ -36,6 +34,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+CLONE_INTO_CGROUP = 0x200000000  # clone3 only (Linux 5.7)
 SIGCHLD = 17
 
 # OCI namespace type -> (clone flag, /proc/PID/ns file name)
@@ -94,6 +93,7 @@ _SYS_CAPGET = 125
 _SYS_CAPSET = 126
 _SYS_PIVOT_ROOT = 155
 _SYS_SETNS = 308
+_SYS_CLONE3 = 435
 _SYS_CLOSE_RANGE = 436
 CLOSE_RANGE_CLOEXEC = 4
 _CAP_VERSION_3 = 0x20080522
@@ -106,7 +106,7 @@ if TYPE_CHECKING:  # a protocol for the type checker; the run path never imports
 
         def unshare(self, flags: int) -> None: ...
         def setns(self, fd: int, nstype: int) -> None: ...
-        def clone(self, flags: int) -> int: ...
+        def clone(self, flags: int, cgroup_fd: int = -1) -> int: ...
         def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None: ...
         def umount2(self, target: str, flags: int) -> None: ...
         def pivot_root(self, new_root: str, put_old: str) -> None: ...
@@ -126,157 +126,137 @@ if TYPE_CHECKING:  # a protocol for the type checker; the run path never imports
 
 def _check(result: int, what: str) -> int:
     if result < 0:
-        import ctypes
+        from dockyard.linux import libc
 
-        err = ctypes.get_errno()
+        err = libc.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return result
 
 
-class _CapHeader:
-    """Lazily built ctypes structures for capget/capset."""
+def _arg(value: int | bytes | None) -> object:
+    """A `syscall(2)` argument: ints widened to C long, bytes and None passed as pointers."""
+    from dockyard.linux import libc
 
-    header: Any = None
-    data: Any = None
-
-
-def _cap_types() -> tuple[Any, Any]:
-    if _CapHeader.header is None:
-        import ctypes
-
-        class Header(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-        class Data(ctypes.Structure):
-            _fields_ = [
-                ("effective", ctypes.c_uint32),
-                ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32),
-            ]
-
-        _CapHeader.header, _CapHeader.data = Header, Data * 2
-    return _CapHeader.header, _CapHeader.data
+    return libc.c_long(value) if isinstance(value, int) else value
 
 
 class RealKernel:
-    """`Kernel` on the running Linux kernel through libc (x86_64)."""
-
-    def __init__(self) -> None:
-        self._libc: ctypes.CDLL | None = None
-
-    @property
-    def libc(self) -> ctypes.CDLL:
-        if self._libc is None:
-            import ctypes
-
-            self._libc = ctypes.CDLL(None, use_errno=True)
-        return self._libc
+    """`Kernel` on the running Linux kernel through libc (x86_64), via `linux.libc`."""
 
     def preload(self) -> None:
         """Load libc now (callers do it before fork so children need not)."""
-        _ = self.libc
-        _cap_types()
+        from dockyard.linux import libc
 
-    def _syscall(self, number: int, *args: Any) -> int:
-        import ctypes
+        libc.load()
 
-        fn = self.libc.syscall
-        fn.restype = ctypes.c_long
-        return int(fn(ctypes.c_long(number), *[ctypes.c_long(a) for a in args]))
+    def _syscall(self, number: int, *args: int | bytes | None) -> int:
+        from dockyard.linux import libc
+
+        return libc.long_fn("syscall")(libc.c_long(number), *[_arg(a) for a in args])
 
     def unshare(self, flags: int) -> None:
-        _check(self.libc.unshare(flags), f"unshare({flags:#x})")
+        from dockyard.linux import libc
+
+        _check(libc.int_fn("unshare")(flags), f"unshare({flags:#x})")
 
     def setns(self, fd: int, nstype: int) -> None:
         _check(self._syscall(_SYS_SETNS, fd, nstype), f"setns({nstype:#x})")
 
-    def clone(self, flags: int) -> int:
-        """fork(2) with extra clone flags: returns 0 in the child, the child's pid in the parent."""
-        import ctypes
+    def clone(self, flags: int, cgroup_fd: int = -1) -> int:
+        """fork(2) with extra clone flags: returns 0 in the child, the child's pid in the parent.
 
-        api = ctypes.pythonapi
-        api.PyOS_BeforeFork()
-        pid = self._syscall(_SYS_CLONE, flags | SIGCHLD, 0, 0, 0, 0)
-        if pid == 0:
-            api.PyOS_AfterFork_Child()
+        `cgroup_fd` >= 0 (a cgroup2 directory): clone3(2) with CLONE_INTO_CGROUP, so the child
+        starts in that cgroup (no cgroup.procs write); OSError (ENOSYS, EINVAL, EACCES...) when
+        the kernel or the caller's namespaces do not allow it."""
+        from dockyard.linux import libc
+
+        libc.pyapi("PyOS_BeforeFork")()
+        if cgroup_fd >= 0:
+            args = libc.U64x11(
+                flags | CLONE_INTO_CGROUP, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd
+            )
+            call = libc.long_fn("syscall")
+            pid = call(libc.c_long(_SYS_CLONE3), args, libc.c_long(88))
         else:
-            err = ctypes.get_errno()
-            api.PyOS_AfterFork_Parent()
+            pid = self._syscall(_SYS_CLONE, flags | SIGCHLD, 0, 0, 0, 0)
+        if pid == 0:
+            libc.pyapi("PyOS_AfterFork_Child")()
+        else:
+            err = libc.get_errno()
+            libc.pyapi("PyOS_AfterFork_Parent")()
             if pid < 0:
                 raise OSError(err, f"clone({flags:#x}): {os.strerror(err)}")
         return pid
 
     def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None:
-        import ctypes
+        from dockyard.linux import libc
 
-        m = self.libc.mount
-        m.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
-        res = m(source.encode(), target.encode(), fstype.encode(), flags, data.encode() or None)
+        res = libc.int_fn("mount")(
+            source.encode(), target.encode(), fstype.encode(), libc.c_ulong(flags),
+            data.encode() or None,
+        )  # fmt: skip
         _check(res, f"mount {source!r} on {target!r} (type {fstype!r}, flags {flags:#x}, {data!r})")
 
     def umount2(self, target: str, flags: int) -> None:
-        _check(self.libc.umount2(target.encode(), flags), f"umount {target!r}")
+        from dockyard.linux import libc
+
+        _check(libc.int_fn("umount2")(target.encode(), flags), f"umount {target!r}")
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
-        import ctypes
-
-        fn = self.libc.syscall
-        fn.restype = ctypes.c_long
-        res = fn(ctypes.c_long(_SYS_PIVOT_ROOT), new_root.encode(), put_old.encode())
-        _check(int(res), f"pivot_root({new_root!r})")
+        res = self._syscall(_SYS_PIVOT_ROOT, new_root.encode(), put_old.encode())
+        _check(res, f"pivot_root({new_root!r})")
 
     def sethostname(self, name: str) -> None:
+        from dockyard.linux import libc
+
         raw = name.encode()
-        _check(self.libc.sethostname(raw, len(raw)), f"sethostname({name!r})")
+        _check(libc.int_fn("sethostname")(raw, len(raw)), f"sethostname({name!r})")
 
     def setdomainname(self, name: str) -> None:
+        from dockyard.linux import libc
+
         raw = name.encode()
-        _check(self.libc.setdomainname(raw, len(raw)), f"setdomainname({name!r})")
+        _check(libc.int_fn("setdomainname")(raw, len(raw)), f"setdomainname({name!r})")
 
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0) -> int:
-        import ctypes
+        from dockyard.linux import libc
 
-        fn = self.libc.prctl
-        fn.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
-        return _check(fn(option, arg2, arg3, 0, 0), f"prctl({option}, {arg2})")
+        ul = libc.c_ulong
+        res = libc.int_fn("prctl")(option, ul(arg2), ul(arg3), ul(0), ul(0))
+        return _check(res, f"prctl({option}, {arg2})")
 
     def capget(self) -> tuple[int, int, int]:
-        import ctypes
+        from dockyard.linux import libc
 
-        header_t, data_t = _cap_types()
-        header, data = header_t(_CAP_VERSION_3, 0), data_t()
-        _check(
-            self._syscall_ptr(_SYS_CAPGET, ctypes.addressof(header), ctypes.addressof(data)),
-            "capget",
-        )
-        eff = data[0].effective | data[1].effective << 32
-        prm = data[0].permitted | data[1].permitted << 32
-        inh = data[0].inheritable | data[1].inheritable << 32
+        header, data = libc.U32x2(_CAP_VERSION_3, 0), libc.U32x6()
+        _check(self._syscall_ptr(_SYS_CAPGET, header, data), "capget")
+        eff = data[0] | data[3] << 32
+        prm = data[1] | data[4] << 32
+        inh = data[2] | data[5] << 32
         return eff, prm, inh
 
     def capset(self, effective: int, permitted: int, inheritable: int) -> None:
-        import ctypes
+        from dockyard.linux import libc
 
-        header_t, data_t = _cap_types()
-        header, data = header_t(_CAP_VERSION_3, 0), data_t()
+        header, data = libc.U32x2(_CAP_VERSION_3, 0), libc.U32x6()
         for i in (0, 1):
             shift = 32 * i
-            data[i].effective = (effective >> shift) & 0xFFFFFFFF
-            data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
-            data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-        res = self._syscall_ptr(_SYS_CAPSET, ctypes.addressof(header), ctypes.addressof(data))
-        _check(res, "capset")
+            data[3 * i] = (effective >> shift) & 0xFFFFFFFF
+            data[3 * i + 1] = (permitted >> shift) & 0xFFFFFFFF
+            data[3 * i + 2] = (inheritable >> shift) & 0xFFFFFFFF
+        _check(self._syscall_ptr(_SYS_CAPSET, header, data), "capset")
 
-    def _syscall_ptr(self, number: int, a: int, b: int) -> int:
-        return self._syscall(number, a, b)
+    def _syscall_ptr(self, number: int, a: object, b: object) -> int:
+        from dockyard.linux import libc
+
+        return libc.long_fn("syscall")(libc.c_long(number), a, b)
 
     def setrlimit(self, resource: int, soft: int, hard: int) -> None:
-        import ctypes
+        from dockyard.linux import libc
 
-        limits = (ctypes.c_uint64 * 2)(soft, hard)
-        fn = self.libc.prlimit
-        fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-        _check(fn(0, resource, ctypes.addressof(limits), None), f"setrlimit({resource})")
+        limits = libc.U64x2(soft, hard)
+        res = libc.int_fn("prlimit")(0, resource, limits, None)
+        _check(res, f"setrlimit({resource})")
 
     def setgroups(self, gids: list[int]) -> None:
         os.setgroups(gids)
@@ -288,7 +268,9 @@ class RealKernel:
         os.setresuid(uid, uid, uid)
 
     def personality(self, persona: int) -> None:
-        _check(self.libc.personality(persona), f"personality({persona:#x})")
+        from dockyard.linux import libc
+
+        _check(libc.int_fn("personality")(persona), f"personality({persona:#x})")
 
     def mknod(self, path: str, mode: int, device: int, uid: int, gid: int) -> None:
         """mknod(2), then the exact permission bits (no umask) and owner."""

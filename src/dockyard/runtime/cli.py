@@ -213,9 +213,8 @@ def _dispatch(glob: dict[str, Any], command: str, opts: dict[str, Any], args: li
         return _spec(opts)
     if command not in ("run", "create", "exec"):
         return _dispatch_runtime(glob, command, opts, args)
-    from dockyard.linux import attach_warmup  # they move a process into a cgroup: see there
+    from dockyard.linux import attach_warmup  # native starts it where a cgroup.procs write waits
 
-    attach_warmup.start()
     try:
         return _dispatch_runtime(glob, command, opts, args)
     finally:

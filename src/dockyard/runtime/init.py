@@ -1,6 +1,7 @@
 """The container side: what stage 2 does between clone and execve, for init and for exec.
 
-Responsibility: `InitChild` sets up a new container (ids in a new user namespace, hostname,
+Responsibility: `InitChild` sets up a new container (ids in a new user namespace, `lo` up in a
+new network namespace, hostname,
 rootfs and mounts, hooks in the container namespace, pivot_root, console, sysctls, masked and
 read-only paths, process identity), reports `ready`, waits for `start` on the exec FIFO and
 execs. `ExecChild` does the short version for a process joining a running container.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from dockyard.linux.kernel import CLONE_NEWCGROUP, CLONE_NEWUSER
+from dockyard.linux.kernel import CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWUSER
 from dockyard.runtime import hooks, process, rootfs
 from dockyard.runtime import spec as specmod
 from dockyard.runtime.channel import Channel
@@ -61,6 +62,11 @@ class InitChild:
             chan.expect("go", defer=("cgroup",))  # the parent has written our id maps
             k.setresgid(0)
             k.setresuid(0)
+        if flags & CLONE_NEWNET:  # as runc and crun: a new network namespace gets `lo` up
+            from dockyard.linux import netlink
+
+            with netlink.Rtnl() as rt:
+                rt.set_up(1)  # lo is ifindex 1 in every network namespace
         if spec.get("hostname") and specmod.has_namespace(spec, "uts"):
             k.sethostname(spec["hostname"])
         if spec.get("domainname") and specmod.has_namespace(spec, "uts"):
@@ -120,7 +126,9 @@ def _preload(spec: dict[str, Any], console: bool) -> None:
         import dockyard.linux.pty  # noqa: F401
     if hooks.hooks_of(spec, "startContainer"):
         import subprocess  # noqa: F401
-    import ctypes  # noqa: F401  (RealKernel loads libc lazily)
+    from dockyard.linux import libc
+
+    libc.load()  # RealKernel looks functions up lazily: the handle must exist before pivot_root
 
 
 class ExecChild:

@@ -1,10 +1,19 @@
 """Forking a container's processes from the calling Python process (no second interpreter).
 
-Responsibility: `spawn(job)` forks stage 1, which makes itself non-dumpable, joins the cgroup and
-any namespaces given by path, then clones stage 2 with CLONE_PARENT and the new-namespace flags,
-so stage 2 (the container's init, or an exec'd process) is a direct child of the caller (unless the
-job is not adopted: a detached exec is left to the nearest subreaper or init). Stage 2
-runs `job.child(kernel, channel)`, which must end in execve. The caller gets stage 2's host pid.
+Responsibility: `spawn(job)` forks stage 1, which makes itself non-dumpable, joins any namespaces
+given by path, then clones stage 2 with CLONE_PARENT and the new-namespace flags, so stage 2 (the
+container's init, or an exec'd process) is a direct child of the caller (unless the job is not
+adopted: a detached exec is left to the nearest subreaper or init). Stage 2 runs
+`job.child(kernel, channel)`, which must end in execve. The caller gets stage 2's host pid.
+
+The cgroup, fast way (no user namespace, no cgroup namespace to join): stage 2 is cloned into
+the cgroup2 directory (clone3 CLONE_INTO_CGROUP) and, first thing, writes "0" to each v1 `tasks`
+file, opened by the caller beforehand (`Cgroup.self_join_files`): no cgroup.procs write, so no
+RCU grace period (5-20 ms, see linux/attach_warmup.py). Otherwise (or when clone3 refuses) the
+caller writes stage 2's pid to cgroup.procs *while* stage 2 sets itself up, overlapping the
+grace period with the child's mounts. Either way the caller then sends "cgroup". Invariant:
+stage 2 never execs before it is in its cgroup and has received "cgroup" (the init waits for it;
+an exec'd process waits for "go", which the caller sends only after `spawn` returned).
 
 Why stage 1: setns(2) into a pid or user namespace must happen in a single-threaded process and
 changes only its children; doing it in a throwaway fork leaves the caller (the engine, a
@@ -27,7 +36,13 @@ import os
 
 from dockyard.errors import DockyardError
 from dockyard.linux import attach_warmup
-from dockyard.linux.kernel import CLONE_NEWCGROUP, CLONE_PARENT, NAMESPACES, PR_SET_DUMPABLE
+from dockyard.linux.kernel import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWUSER,
+    CLONE_PARENT,
+    NAMESPACES,
+    PR_SET_DUMPABLE,
+)
 from dockyard.runtime.channel import Channel, pair
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
@@ -83,59 +98,136 @@ def _spawn(k: Kernel, job: Job) -> tuple[int, Channel]:
     if preload is not None:
         preload()  # load libc once here rather than in every child
     parent, child = pair()
-    if not job.join and job.adopt:
-        return _spawn_direct(k, job, parent, child), parent
-    stage1 = os.fork()
-    if stage1 == 0:
-        parent.close()
-        _stage1(k, job, child)
+    fds = _self_join_fds(job)
+    try:
+        if not job.join and job.adopt:
+            return _spawn_direct(k, job, parent, child, fds), parent
+        stage1 = os.fork()
+        if stage1 == 0:
+            parent.close()
+            _stage1(k, job, child, fds)
+    finally:
+        if fds is not None:
+            _close(fds[0] + [fds[1]])
     child.close()
     try:
         msg = parent.expect("pid", defer=("ready", "hooks"))
+    except BaseException:
+        parent.close()
+        raise
     finally:
         _reap(stage1)
-    parent.send("cgroup")  # stage 2 was born in the cgroup stage 1 joined
-    return int(msg["pid"]), parent
+    pid = int(msg["pid"])
+    _join_cgroup(job, pid, parent, bool(msg.get("joined")))
+    return pid, parent
 
 
-def _spawn_direct(k: Kernel, job: Job, parent: Channel, child: Channel) -> int:
+if TYPE_CHECKING:
+    SelfJoin = tuple[list[int], int]  # fds of the v1 `tasks` files, of the cgroup2 dir (or -1)
+
+
+def _self_join_fds(job: Job) -> SelfJoin | None:
+    """The fds stage 2 needs to join its cgroup by itself, or None where it cannot (a user
+    namespace: its writes would be refused; a cgroup namespace to join: clone3 refuses)."""
+    cg = job.cgroup
+    if cg is None or not self_joins(job.clone_flags, job.join):
+        return None
+    tasks: list[int] = []
+    try:
+        for path in cg.self_join_files():
+            tasks.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+        target = cg.clone_target()
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+        return tasks, os.open(target, flags) if target is not None else -1
+    except OSError:
+        _close(tasks)
+        return None
+
+
+def self_joins(clone_flags: int, join: list[tuple[str, str]]) -> bool:
+    """Whether stage 2 can join its cgroup by itself (no cgroup.procs write, no grace period):
+    not in a user namespace (its writes would be refused), no cgroup namespace to join (clone3
+    refuses CLONE_INTO_CGROUP across it)."""
+    return not clone_flags & CLONE_NEWUSER and not any(k in ("user", "cgroup") for k, _ in join)
+
+
+def _clone(k: Kernel, flags: int, fds: SelfJoin | None) -> tuple[int, bool]:
+    """clone stage 2; (pid, whether it joins its cgroup by itself: `_enter_cgroup`)."""
+    if fds is None:
+        return k.clone(flags), False
+    if fds[1] < 0:
+        return k.clone(flags), True  # v1 only: the `tasks` files are all
+    try:
+        return k.clone(flags, cgroup_fd=fds[1]), True
+    except OSError:  # no clone3 or CLONE_INTO_CGROUP here: the caller writes cgroup.procs
+        return k.clone(flags), False
+
+
+def _enter_cgroup(fds: SelfJoin | None, joined: bool) -> None:
+    """In stage 2: move ourselves (our only thread) into the v1 hierarchies."""
+    if fds is None:
+        return
+    if joined:
+        for fd in fds[0]:
+            os.write(fd, b"0")
+    _close(fds[0] + [fds[1]])
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _join_cgroup(job: Job, pid: int, parent: Channel, joined: bool) -> None:
+    """Unless stage 2 `joined` by itself, move it into the job's cgroup while it sets itself
+    up; then tell it ("cgroup")."""
+    try:
+        if job.cgroup is not None and not joined:
+            job.cgroup.add(pid)
+        parent.send("cgroup")
+    except BaseException:
+        try:  # noqa: SIM105 - contextlib costs startup time
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        if job.adopt:
+            _reap(pid)
+        parent.close()
+        raise
+
+
+def _spawn_direct(
+    k: Kernel, job: Job, parent: Channel, child: Channel, fds: SelfJoin | None
+) -> int:
     """Nothing to join: clone stage 2 from the caller itself (one fork instead of two).
 
     Non-dumpable first, as in stage 1 (no container process exists yet). We move the child
     into its cgroup *while* it sets itself up (cgroup.procs writes are slow: each waits for an
     RCU grace period), so the child must wait for our "cgroup" message before it execs, and
     must unshare its cgroup namespace only then (the job's flags never include it here)."""
-    pid = k.clone(job.clone_flags & ~CLONE_NEWCGROUP)
+    pid, joined = _clone(k, job.clone_flags & ~CLONE_NEWCGROUP, fds)
     if pid == 0:
         parent.close()
         try:
+            _enter_cgroup(fds, joined)
             k.prctl(PR_SET_DUMPABLE, 0)
-            _enter(job, cgroup=False)
+            _stdio(job)
         except BaseException as e:
             _report(child, e)
             os._exit(1)
         _stage2(k, job, child)
     child.close()
-    try:
-        if job.cgroup is not None:
-            job.cgroup.add(pid)
-        parent.send("cgroup")
-    except BaseException:
-        os.kill(pid, 9)
-        _reap(pid)
-        parent.close()
-        raise
+    _join_cgroup(job, pid, parent, joined)
     return pid
 
 
-def _enter(job: Job, cgroup: bool = True) -> None:
-    """stdio and cgroup of the new process (before any namespace is joined)."""
+def _stdio(job: Job) -> None:
+    """stdio of the new process (before any namespace is joined)."""
     if job.stdio is not None:
         for target, fd in enumerate(job.stdio):
             if fd != target:
                 os.dup2(fd, target)
-    if cgroup and job.cgroup is not None:
-        job.cgroup.add(os.getpid())
 
 
 def _reap(pid: int) -> None:
@@ -145,19 +237,25 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _stage1(k: Kernel, job: Job, chan: Channel) -> NoReturn:
+def _stage1(k: Kernel, job: Job, chan: Channel, fds: SelfJoin | None) -> NoReturn:
     code = 1
     try:
         k.prctl(PR_SET_DUMPABLE, 0)  # before any setns: see the module docstring
-        _enter(job)
-        fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), kind) for kind, path in job.join]
-        for fd, kind in fds:
+        _stdio(job)
+        ns_fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), kind) for kind, path in job.join]
+        for fd, kind in ns_fds:
             k.setns(fd, NAMESPACES[kind][0])
             os.close(fd)
-        pid = k.clone((CLONE_PARENT if job.adopt else 0) | job.clone_flags & ~CLONE_NEWCGROUP)
+        flags = (CLONE_PARENT if job.adopt else 0) | job.clone_flags & ~CLONE_NEWCGROUP
+        pid, joined = _clone(k, flags, fds)
         if pid == 0:
+            try:
+                _enter_cgroup(fds, joined)
+            except BaseException as e:
+                _report(chan, e)
+                os._exit(1)
             _stage2(k, job, chan)
-        chan.send("pid", pid=pid)
+        chan.send("pid", pid=pid, joined=joined)
         code = 0
     except BaseException as e:
         _report(chan, e)

@@ -18,6 +18,7 @@ import os
 import time
 
 from dockyard.errors import Conflict, DockyardError, FailedPrecondition, InvalidArgument, NotFound
+from dockyard.linux import attach_warmup
 from dockyard.linux.kernel import CLONE_NEWNS, CLONE_NEWUSER, RealKernel
 from dockyard.linux.proc import alive, start_time
 from dockyard.runtime import hooks, launch, process, reap
@@ -49,6 +50,8 @@ class NativeRuntime:
 
     def __init__(self, root: str = "/run/dockyard-runtime", kernel: Kernel | None = None) -> None:
         self.states = StateRoot(root)
+        # compiled seccomp programs; "@" keeps the name apart from every valid container id
+        self.seccomp_cache = os.path.join(root, "@seccomp")
         self.kernel: Kernel = kernel or RealKernel()
         self._cgroups: dict[str, Cgroup] = {}
 
@@ -98,6 +101,9 @@ class NativeRuntime:
             kind == "mount" for kind, _ in specmod.joined_namespaces(spec)
         ):
             raise InvalidArgument("the native runtime needs a mount namespace (linux.namespaces)")
+        flags, joined = specmod.new_namespace_flags(spec), specmod.joined_namespaces(spec)
+        if not launch.self_joins(flags, joined):
+            attach_warmup.start()  # the init's cgroup.procs write: pre-pay its grace period
         statedir = self.states.create(container_id)
         cg: Cgroup | None = None
         pid = 0
@@ -128,6 +134,7 @@ class NativeRuntime:
             if cg is not None:
                 cg.destroy()
             self.states.remove(container_id)
+            attach_warmup.finish()
             raise
         if pid_file:
             write_atomic(_abs(pid_file), f"{pid}".encode(), 0o644)
@@ -144,7 +151,7 @@ class NativeRuntime:
         stdio: tuple[int, int, int] | None,
     ) -> int:
         linux = spec.get("linux") or {}
-        prepared = process.Prepared(spec["process"], _cap_limit(), linux)
+        prepared = process.Prepared(spec["process"], _cap_limit(), linux, self.seccomp_cache)
         console = _connect(console_socket) if spec["process"].get("terminal") else None
         if spec["process"].get("terminal") and console is None:
             raise InvalidArgument("process.terminal is true: pass --console-socket")
@@ -392,7 +399,10 @@ class NativeRuntime:
             raise InvalidArgument("exec: process.args must name the program to run")
         init_pid = record["pid"]
         join = launch.namespaces_of(init_pid)
-        prepared = process.Prepared(proc, _cap_limit(), record["config"].get("linux") or {})
+        if not launch.self_joins(0, join):
+            attach_warmup.start()  # reaped by launch.spawn (or by our caller, the CLI)
+        linux = record["config"].get("linux") or {}
+        prepared = process.Prepared(proc, _cap_limit(), linux, self.seccomp_cache)
         server = None
         if proc.get("terminal") and console_socket is None and not detach:
             from dockyard.runtime.console import ConsoleServer

@@ -70,6 +70,12 @@ else:
         def add(self, pid: int) -> None:
             """Move process `pid` into the cgroup in every hierarchy."""
 
+        def clone_target(self) -> str | None:
+            """The cgroup2 directory to clone a new process into (CLONE_INTO_CGROUP)."""
+
+        def self_join_files(self) -> list[str]:
+            """The v1 `tasks` files a process writes "0" to, to move itself (no grace period)."""
+
         def freeze(self) -> None:
             """Freeze every process; returns once the kernel reports the cgroup frozen."""
 

@@ -177,6 +177,20 @@ class BaseCgroup:
         for d in self._dirs():
             _fs.write(_fs.join(d, "cgroup.procs"), pid)
 
+    def clone_target(self) -> str | None:
+        """The cgroup2 directory a new process can be cloned straight into (clone3's
+        CLONE_INTO_CGROUP: no cgroup.procs write), or None."""
+        raise NotImplementedError
+
+    def self_join_files(self) -> list[str]:
+        """The files a single-threaded process writes "0" to, to move *itself* into this
+        cgroup's v1 hierarchies: each `tasks` file. Moving one thread, the writer itself, the
+        kernel skips the global threadgroup lock, whose first writer after a quiet period waits
+        for an RCU grace period (5-20 ms: linux/attach_warmup.py); cgroup.procs always takes it.
+        With `clone_target` (opened before the clone), these put a new process in every
+        hierarchy."""
+        raise NotImplementedError
+
     def pids(self) -> list[int]:
         found: set[int] = set()
         for d in self._dirs():

@@ -129,6 +129,12 @@ class V1Cgroup(BaseCgroup):
     def oom_killed(self) -> bool:
         return (self._oom_kills() or 0) > 0
 
+    def clone_target(self) -> str | None:
+        return self.unified
+
+    def self_join_files(self) -> list[str]:
+        return [_fs.join(d, "tasks") for d in self._dirs() if d != self.unified]
+
     def mount_sources(self) -> dict[str, str]:
         out = {name.removeprefix("name="): d for name, d in self.dirs.items()}
         if self.unified is not None:

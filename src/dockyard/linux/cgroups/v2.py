@@ -121,6 +121,12 @@ class V2Cgroup(BaseCgroup):
     def oom_killed(self) -> bool:
         return _fs.read_keyed(_fs.join(self.dir, "memory.events")).get("oom_kill", 0) > 0
 
+    def clone_target(self) -> str | None:
+        return self.dir
+
+    def self_join_files(self) -> list[str]:
+        return []
+
     def mount_sources(self) -> dict[str, str]:
         return {_fs.UNIFIED: self.dir}
 

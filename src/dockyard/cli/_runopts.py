@@ -65,6 +65,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     a("--network", "--net", default="bridge")
     a("--network-alias", "--net-alias", action="append", default=[])
     a("--ip")
+    a("--ip6")
     a("-p", "--publish", action="append", default=[])
     a("-P", "--publish-all", action="store_true")
     a("--expose", action="append", default=[])
@@ -197,7 +198,7 @@ def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
         "AttachStderr": True,
         "Tty": bool(args.tty),
         "OpenStdin": bool(args.interactive),
-        "StdinOnce": bool(args.interactive),
+        "StdinOnce": bool(args.interactive) and not getattr(args, "detach", False),
         "Env": _env([*_kv_files(args.env_file), *args.env]),
         "Cmd": cmd or None,
         "WorkingDir": args.workdir or "",
@@ -272,7 +273,7 @@ def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
         "Privileged": bool(args.privileged),
         "SecurityOpt": args.security_opt or None,
         "Sysctls": sysctls or None,
-        "Init": bool(args.init),
+        "Init": True if args.init else None,  # None: config.json's `init` decides (Docker)
         "RestartPolicy": _restart(args.restart),
         "AutoRemove": bool(getattr(args, "rm", False)),
         "NetworkMode": "bridge" if args.network == "default" else args.network,
@@ -288,10 +289,6 @@ def build_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
     if host["Memory"] and host["MemorySwap"] and 0 < host["MemorySwap"] < host["Memory"]:
         raise InvalidArgument(
             "Minimum memoryswap limit should be larger than memory limit, see usage"
-        )
-    if args.init:
-        raise InvalidArgument(
-            "--init is not supported yet: Dockyard ships no init binary to run as PID 1"
         )
     if args.restart != "no" and host["AutoRemove"]:
         raise InvalidArgument("Conflicting options: --restart and --rm")
@@ -310,10 +307,11 @@ def _network_flags(args: argparse.Namespace, config: dict[str, Any], host: dict[
         for key in bindings:
             exposed.setdefault(key, {})
         config["ExposedPorts"] = exposed
-    if args.network_alias or args.ip:
+    if args.network_alias or args.ip or args.ip6:
         ep: dict[str, Any] = {"Aliases": list(args.network_alias) or None}
-        if args.ip:
-            ep["IPAMConfig"] = {"IPv4Address": args.ip}
+        if args.ip or args.ip6:
+            ips = {"IPv4Address": args.ip, "IPv6Address": args.ip6}
+            ep["IPAMConfig"] = {k: v for k, v in ips.items() if v}
         config["NetworkingConfig"] = {"EndpointsConfig": {host["NetworkMode"]: ep}}
 
 

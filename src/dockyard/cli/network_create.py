@@ -1,4 +1,7 @@
-"""`dockyard network create`: a user-defined bridge network (prints its ID)."""
+"""`dockyard network create`: a user-defined bridge network (prints its ID).
+
+`--subnet`/`--gateway` may each be given once per address family; an IPv6 one needs `--ipv6`,
+which without an IPv6 `--subnet` gives the network a ULA /64."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NETWORK")
     p.add_argument("-d", "--driver", default="bridge", help="Driver to manage the Network")
     p.add_argument("--subnet", action="append", default=[], help="Subnet in CIDR format")
-    p.add_argument("--gateway", action="append", default=[], help="IPv4 Gateway")
+    p.add_argument("--gateway", action="append", default=[], help="IPv4 or IPv6 Gateway")
     p.add_argument("--internal", action="store_true", help="Restrict external access")
     p.add_argument("--label", action="append", default=[], help="Set metadata on a network")
     p.add_argument("-o", "--opt", action="append", default=[], help="Driver specific options")
@@ -23,15 +26,12 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from dockyard.errors import InvalidArgument
+    from dockyard.network.subnets import split_by_family
 
     if args.driver != "bridge":
         raise InvalidArgument(f"plugin {args.driver} not found")
-    if args.ipv6:
-        raise InvalidArgument("IPv6 networks are not supported")
-    if len(args.subnet) > 1 or len(args.gateway) > 1:
-        raise InvalidArgument("only one --subnet and one --gateway are supported")
-    if args.gateway and not args.subnet:
-        raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
+    subnet, subnet6 = split_by_family(args.subnet, "subnet")
+    gateway, gateway6 = split_by_family(args.gateway, "gateway")
     labels: dict[str, str] = {}
     for lab in args.label:
         k, _, v = lab.partition("=")
@@ -47,11 +47,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             raise InvalidArgument(f"invalid MTU {v!r}") from None
     n = ctx.engine.networks.create_network(
         args.name,
-        subnet=args.subnet[0] if args.subnet else None,
-        gateway=args.gateway[0] if args.gateway else None,
+        subnet=subnet,
+        gateway=gateway,
         internal=args.internal,
         labels=labels,
         mtu=mtu,
+        ipv6=args.ipv6,
+        subnet6=subnet6,
+        gateway6=gateway6,
     )
     ctx.out.write(n.id + "\n")
     return 0

@@ -30,7 +30,7 @@ class Row:
         self.Name = info["Name"]
         self.Driver = info["Driver"]
         self.Scope = info["Scope"]
-        self.IPv6 = "false"
+        self.IPv6 = "true" if info.get("EnableIPv6") else "false"
         self.Internal = "true" if info["Internal"] else "false"
         self.CreatedAt = info["Created"]
         self._labels: dict[str, str] = info.get("Labels") or {}

@@ -2,14 +2,13 @@
 
 The network library writes them (`network.dns`, per network mode: the container's own files in
 its directory, the host's copies for `--network host`, the other container's for
-`container:`); this module adds what the run flags ask for (`--add-host` lines, `--dns`,
-`--dns-search`) and returns the bind mounts that place them over the image's files, so the
-image never changes.
+`container:`); this module gives it the `--add-host` entries to record (`extra_hosts`: the
+network library renders them into every version of the hosts file, including the rewrites when
+a peer joins or leaves a user network), applies `--dns`/`--dns-search` to resolv.conf, and
+returns the bind mounts that place the files over the image's, so the image never changes.
 
 Invariants: files are rewritten in place (`dns.write_file`), so a bind mount into a running
-container keeps seeing them. Known limit: on a user network the manager rewrites a member's
-hosts file when a peer joins or leaves, and the `--add-host` lines are lost until the container
-restarts.
+container keeps seeing them.
 """
 
 from __future__ import annotations
@@ -21,19 +20,17 @@ if TYPE_CHECKING:
     from dockyard.network.setup import ContainerNetwork
 
 
+def extra_hosts(c: Container) -> list[str]:
+    """The `--add-host` entries (`ExtraHosts`: "name:ip") for the network library to record."""
+    return [str(e) for e in c.host_config.get("ExtraHosts") or []]
+
+
 def apply_flags(c: Container, net: ContainerNetwork) -> None:
-    """`--add-host` lines appended to hosts; `--dns`/`--dns-search` in resolv.conf."""
+    """`--dns`/`--dns-search` in resolv.conf (`--add-host`: see `extra_hosts`)."""
     from dockyard.network import dns
 
     if net.mode.kind == "container":  # the other container's files: not ours to change
         return
-    extra = c.host_config.get("ExtraHosts") or []
-    if extra:
-        lines = []
-        for e in extra:
-            name, _, addr = str(e).partition(":")
-            lines.append(f"{addr}\t{name}\n")
-        dns.write_file(net.hosts_path, net.hosts_path.read_text() + "".join(lines))
     servers = c.host_config.get("Dns") or []
     search = c.host_config.get("DnsSearch") or []
     if servers or search:

@@ -13,6 +13,14 @@ Record layout (`Container.network`, JSON in the container record):
 (empty for `host`, `none`, `container:`); the first one takes the published ports and the
 default route. `HostConfig.NetworkMode` stays as given (`container:<full id>` once resolved).
 
+Published ports belong to the first network's endpoint (as Docker publishes through an
+endpoint): `network disconnect` of that network frees them. The reservations live in the
+supervisor, so the disconnecting process, after detaching, sends the supervisor
+`PORTS_SIGNAL`; `attach` installed a handler there that closes the reservations of endpoints
+gone from the database (`NetworkManager.release_detached`). The signal's default action is to
+ignore it, so a process without the handler is not harmed. `disconnect` returns once the ports
+can be bound again (or after a short wait).
+
 Invariants: `attach` leaves nothing behind when it fails (the library's `setup_container`
 undoes its own steps, and the extra networks are detached here); `release` is idempotent and
 safe to call from any process (the CLI's reconcile after a supervisor died, or the supervisor).
@@ -21,6 +29,9 @@ safe to call from any process (the CLI's reconcile after a supervisor died, or t
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,14 +43,17 @@ if TYPE_CHECKING:
     from dockyard.container.model import Container
     from dockyard.engine import Engine
     from dockyard.network.model import Endpoint, NetworkMode
+    from dockyard.network.portmap import PortMapping
     from dockyard.network.ports import PortBinding
+
+PORTS_SIGNAL = signal.SIGURG  # "drop the reservations of detached endpoints"; default: ignored
 
 
 @dataclass
 class Attached:
     """What `attach` gives the service: the spec's netns and the files' bind mounts."""
 
-    netns: str | None  # a path to join, or None to share the host's
+    netns: str | None  # a path to join, "" for a new one (the runtime's), None for the host's
     mounts: list[dict[str, Any]]
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -87,7 +101,8 @@ def prepare(
         engine.networks.get(target)  # NotFound: "network NAME not found"
     for name, ep in wanted.items():
         aliases = (ep or {}).get("Aliases")
-        ip = ((ep or {}).get("IPAMConfig") or {}).get("IPv4Address")
+        ipam = (ep or {}).get("IPAMConfig") or {}
+        ip = ipam.get("IPv4Address") or ipam.get("IPv6Address")
         if kind != "network" and aliases:
             raise InvalidArgument(
                 "network-scoped alias is supported only for containers in user defined networks"
@@ -119,8 +134,15 @@ def _parse_mode(text: str) -> tuple[str, str]:
 
 def _endpoint_config(ep: dict[str, Any]) -> dict[str, Any]:
     aliases = [str(a) for a in ep.get("Aliases") or []]
-    ip = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
-    return {"Aliases": aliases or None, "IPAMConfig": {"IPv4Address": ip} if ip else None}
+    ipam = ep.get("IPAMConfig") or {}
+    addrs = {k: str(ipam[k]) for k in ("IPv4Address", "IPv6Address") if ipam.get(k)}
+    return {"Aliases": aliases or None, "IPAMConfig": addrs or None}
+
+
+def _ips(cfg: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The requested (IPv4, IPv6) addresses of an endpoint config."""
+    ipam = cfg.get("IPAMConfig") or {}
+    return ipam.get("IPv4Address") or None, ipam.get("IPv6Address") or None
 
 
 def _host_port_text(b: PortBinding) -> str:
@@ -182,8 +204,10 @@ def attach(engine: Engine, c: Container, lookup: Callable[[str], str]) -> Attach
     mgr = engine.networks
     hostname = str(c.config.get("Hostname") or c.id[:12])
     wanted = dict((c.network or {}).get("Endpoints") or {})
+    join = None
     if mode.kind == "container":
         mode = _resolved(mode, lookup)
+        join = _netns_of(engine, mode.target)
     first: str | None = None
     if mode.kind in ("bridge", "network"):
         first = next(iter(wanted), None)
@@ -191,6 +215,7 @@ def attach(engine: Engine, c: Container, lookup: Callable[[str], str]) -> Attach
             mode = type(mode).parse("none")
     mode_arg = mode if first is None else _mode_for(first)
     first_cfg = wanted.get(first or "", {}) or {}
+    ip, ip6 = _ips(first_cfg)
     net = setup_container(
         mgr,
         c.id,
@@ -199,8 +224,13 @@ def attach(engine: Engine, c: Container, lookup: Callable[[str], str]) -> Attach
         hostname=hostname,
         aliases=first_cfg.get("Aliases") or (),
         ports=_wanted_ports(c) if mode.kind != "host" else (),
-        ip=(first_cfg.get("IPAMConfig") or {}).get("IPv4Address") or None,
+        ip=ip,
+        ip6=ip6,
+        extra_hosts=etcfiles.extra_hosts(c),
+        join=join,
     )
+    if net.reservations:
+        _listen_for_port_release(engine)
     eps: list[Endpoint] = list(net.endpoints)
     try:
         for name, cfg in list(wanted.items())[1:]:
@@ -210,7 +240,7 @@ def attach(engine: Engine, c: Container, lookup: Callable[[str], str]) -> Attach
         release(engine, c.id)
         raise
     return Attached(
-        netns=str(net.netns) if net.netns else None,
+        netns=net.spec_netns,
         mounts=etcfiles.mounts(net),
         settings=settings_of(mode_arg, net.netns, eps),
     )
@@ -231,8 +261,38 @@ def _resolved(mode: NetworkMode, lookup: Callable[[str], str]) -> NetworkMode:
         raise NotFound(f"No such container: {mode.target}") from None
 
 
+def _netns_of(engine: Engine, cid: str) -> Path | None:
+    """The network namespace of running container `cid` when it is not one of ours (a `none`
+    container's, made by the runtime): its init's; None otherwise (the library checks ours)."""
+    from dockyard.linux.proc import start_time
+    from dockyard.network import netns
+
+    if netns.is_netns(engine.networks.netns_path(cid)):
+        return None
+    with contextlib.suppress(NotFound):
+        st = engine.containers.get(cid).state
+        if st.running and st.pid and start_time(st.pid) == st.init_start:
+            return Path(f"/proc/{st.pid}/ns/net")
+    return None
+
+
+def _listen_for_port_release(engine: Engine) -> None:
+    """In the process holding the port reservations (the supervisor): on `PORTS_SIGNAL`, close
+    those of endpoints another process detached. Only the main thread may set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        with contextlib.suppress(Exception):  # never raise into whatever the process was doing
+            if "networks" in engine.__dict__:
+                engine.networks.release_detached()
+
+    signal.signal(PORTS_SIGNAL, handler)
+
+
 def _connect(engine: Engine, c: Container, network: str, cfg: dict[str, Any]) -> Endpoint:
     mgr = engine.networks
+    ip, ip6 = _ips(cfg)
     return mgr.attach(
         c.id,
         mgr.netns_path(c.id),
@@ -240,7 +300,8 @@ def _connect(engine: Engine, c: Container, network: str, cfg: dict[str, Any]) ->
         aliases=cfg.get("Aliases") or (),
         hostname=str(c.config.get("Hostname") or c.id[:12]),
         name=c.name,
-        ip=(cfg.get("IPAMConfig") or {}).get("IPv4Address") or None,
+        ip=ip,
+        ip6=ip6,
         files_dir=mgr.state_dir / "containers" / c.id,
     )
 
@@ -302,6 +363,7 @@ def connect(
     *,
     aliases: list[str] | None = None,
     ip: str | None = None,
+    ip6: str | None = None,
 ) -> None:
     """`network connect`: attach now if the container runs; record it for its next start."""
     svc = engine.containers
@@ -315,13 +377,15 @@ def connect(
             " in private (none) mode"
         )
     n = engine.networks.get(network)
-    if (aliases or ip) and n.builtin:
+    if (aliases or ip or ip6) and n.builtin:
         raise InvalidArgument(
             "network-scoped alias is supported only for containers in user defined networks"
             if aliases
             else "user specified IP address is supported on user defined networks only"
         )
-    cfg = _endpoint_config({"Aliases": aliases, "IPAMConfig": {"IPv4Address": ip or ""}})
+    cfg = _endpoint_config(
+        {"Aliases": aliases, "IPAMConfig": {"IPv4Address": ip or "", "IPv6Address": ip6 or ""}}
+    )
     if n.name in ((c.network or {}).get("Endpoints") or {}):
         raise Conflict(f"endpoint with name {c.name} already exists in network {n.name}")
     running = c.state.status in ("running", "paused")
@@ -348,8 +412,11 @@ def disconnect(engine: Engine, container: str, network: str) -> None:
         raise NotFound(f"container {c.id} is not connected to network {n.name}")
     running = c.state.status in ("running", "paused")
     if running:
+        held = [m for e in engine.networks.endpoints(c.id) if e.network_id == n.id for m in e.ports]
         with contextlib.suppress(NotFound):
             engine.networks.detach(c.id, n.name)
+        if held:
+            _revoke_ports(c, held)
 
     def update(r: Container) -> None:
         r.network = dict(r.network or {})
@@ -360,3 +427,37 @@ def disconnect(engine: Engine, container: str, network: str) -> None:
             r.network["Settings"] = live_settings(engine, r)
 
     svc._update(c.id, update)
+
+
+def _revoke_ports(c: Container, mappings: list[PortMapping], timeout: float = 2.0) -> None:
+    """Ask the supervisor of `c` to close the reservations of its detached endpoint, and wait
+    until the ports can be bound (or `timeout`: another program may have taken one)."""
+    import os
+
+    from dockyard.linux.proc import start_time
+
+    pid = c.state.supervisor_pid
+    if not pid or start_time(pid) != c.state.supervisor_start:
+        return  # no supervisor (or the pid was reused): nobody holds them
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, PORTS_SIGNAL)
+    deadline = time.monotonic() + timeout
+    while not all(_bindable(m) for m in mappings) and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
+def _bindable(m: PortMapping) -> bool:
+    from dockyard.network import portmap
+
+    try:
+        mappings, socks = portmap.reserve([_binding(m)])
+    except DockyardError:
+        return False
+    portmap.release(socks)
+    return bool(mappings)
+
+
+def _binding(m: PortMapping) -> PortBinding:
+    from dockyard.network.ports import PortBinding
+
+    return PortBinding(m.container_port, m.proto, m.host_ip, m.host_port, m.host_port)

@@ -22,7 +22,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -51,6 +51,7 @@ IFA_LOCAL = 2
 RTA_OIF = 4
 RTA_GATEWAY = 5
 IFF_UP = 0x1
+IFA_F_NODAD = 0x02
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
 RTN_UNICAST = 1
@@ -135,14 +136,18 @@ class Rtnl:
     def set_up(self, index: int) -> None:
         self.request(RTM_NEWLINK, 0, _ifinfo(index, IFF_UP, IFF_UP), f"set link {index} up")
 
-    def add_addr(self, index: int, addr: IPv4Address, prefixlen: int) -> None:
-        body = struct.pack("=BBBBI", socket.AF_INET, prefixlen, 0, 0, index)
+    def add_addr(self, index: int, addr: IPv4Address | IPv6Address, prefixlen: int) -> None:
+        """Add an address; an IPv6 one without duplicate address detection (usable at once)."""
+        v6 = addr.version == 6
+        family, flags = (socket.AF_INET6, IFA_F_NODAD) if v6 else (socket.AF_INET, 0)
+        body = struct.pack("=BBBBI", family, prefixlen, flags, 0, index)
         body += _attr(IFA_LOCAL, addr.packed) + _attr(IFA_ADDRESS, addr.packed)
         self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body, f"add address {addr}")
 
-    def add_default_route(self, gateway: IPv4Address, index: int) -> None:
+    def add_default_route(self, gateway: IPv4Address | IPv6Address, index: int) -> None:
+        family = socket.AF_INET6 if gateway.version == 6 else socket.AF_INET
         body = struct.pack(
-            "=BBBBBBBBI", socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, 0, RTN_UNICAST, 0
+            "=BBBBBBBBI", family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, 0, RTN_UNICAST, 0
         )
         body += _attr(RTA_GATEWAY, gateway.packed) + _u32(RTA_OIF, index)
         self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body, f"default via {gateway}")

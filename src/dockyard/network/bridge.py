@@ -4,6 +4,9 @@ Responsibility: create/delete a network's bridge (with the gateway address, MTU,
 `route_localnet`), and plug/unplug a container: a veth pair whose host end (`<prefix><hash>`,
 at most 15 characters) joins the bridge and whose other end moves into the container's netns,
 renamed (`eth0`, `eth1`, ...), addressed, brought up, with the default route via the gateway.
+On an IPv6 network the bridge also holds the IPv6 gateway and the container end an IPv6 address
+(without duplicate address detection, so it is usable at once) and an IPv6 default route; both
+ends get their link-local address from the kernel when they come up.
 
 Plugging and unplugging use in-process rtnetlink (`linux.netlink`): no process is started per
 container (a process start costs more than the kernel work). Bridges, made once per network,
@@ -23,7 +26,7 @@ import errno
 import hashlib
 import os
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
 from dockyard.network import firewall, iproute
@@ -42,17 +45,31 @@ def mac_for(ip: IPv4Address) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
 
 
-def ensure_bridge(name: str, subnet: IPv4Network, gateway: IPv4Address, mtu: int) -> bool:
-    """Create the bridge if missing; True if it was created now."""
+def ensure_bridge(
+    name: str,
+    subnet: IPv4Network,
+    gateway: IPv4Address,
+    mtu: int,
+    v6: tuple[IPv6Network, IPv6Address] | None = None,
+) -> bool:
+    """Create the bridge if missing, with the gateway address(es); True if it was created now.
+
+    `v6`: the IPv6 (subnet, gateway) of an IPv6 network."""
     if iproute.link_exists(name):
         return False
-    iproute.ip_batch(
-        [
-            ["link", "add", "name", name, "mtu", str(mtu), "type", "bridge"],
-            ["addr", "add", f"{gateway}/{subnet.prefixlen}", "dev", name],
-            ["link", "set", "dev", name, "up"],
-        ]
-    )
+    cmds = [
+        ["link", "add", "name", name, "mtu", str(mtu), "type", "bridge"],
+        ["addr", "add", f"{gateway}/{subnet.prefixlen}", "dev", name],
+    ]
+    if v6 is not None:
+        cmds.append(["addr", "add", f"{v6[1]}/{v6[0].prefixlen}", "dev", name, "nodad"])
+    cmds.append(["link", "set", "dev", name, "up"])
+    if v6 is not None:
+        # the link must exist for its sysctl (IPv6 may be off by default on new links)
+        iproute.ip_batch(cmds[:1])
+        iproute.write_sysctl(f"net.ipv6.conf.{name}.disable_ipv6", "0")
+        cmds = cmds[1:]
+    iproute.ip_batch(cmds)
     firewall.set_route_localnet(name)
     return True
 
@@ -75,6 +92,9 @@ class Plug:
     mac: str
     mtu: int
     default_route: bool = True
+    ip6: IPv6Address | None = None  # on an IPv6 network: the address, prefix and gateway
+    prefixlen6: int = 0
+    gateway6: IPv6Address | None = None
 
 
 def plug(p: Plug) -> None:
@@ -109,9 +129,14 @@ def _configure_inside(p: Plug) -> None:
         rt.set_up(1)  # lo is ifindex 1 in every network namespace
         idx = rt.index(p.ifname)
         rt.add_addr(idx, p.ip, p.prefixlen)
+        if p.ip6 is not None:
+            iproute.write_sysctl(f"net.ipv6.conf.{p.ifname}.disable_ipv6", "0")
+            rt.add_addr(idx, p.ip6, p.prefixlen6)
         rt.set_up(idx)
         if p.default_route:
             rt.add_default_route(p.gateway, idx)
+            if p.gateway6 is not None:
+                rt.add_default_route(p.gateway6, idx)
 
 
 def unplug(veth: str) -> None:

@@ -5,7 +5,9 @@ writers across processes (`BEGIN IMMEDIATE`, busy timeout), so two `dockyard run
 hand out one address or one host port twice.
 
 Tables: `networks`, `endpoints` (a container's attachment to a network), `ports` (published
-ports of an endpoint) and, owned by `ipam`, `ipam_pools` and `leases`.
+ports of an endpoint) and, owned by `ipam`, `ipam_pools`, `ipam_pools6` and `leases`. IPv6 is
+optional per network: `networks.subnet6`/`gateway6` and `endpoints.ip6` are '' without it.
+Schema version (`PRAGMA user_version`) 1 added those columns; `connect` upgrades older files.
 
 Invariants:
 - every write happens inside `tx()`; nested `tx()` calls join the outer transaction;
@@ -28,6 +30,8 @@ CREATE TABLE IF NOT EXISTS networks(
     bridge TEXT NOT NULL UNIQUE,
     subnet TEXT NOT NULL,
     gateway TEXT NOT NULL,
+    subnet6 TEXT NOT NULL DEFAULT '',
+    gateway6 TEXT NOT NULL DEFAULT '',
     internal INTEGER NOT NULL,
     builtin INTEGER NOT NULL,
     mtu INTEGER NOT NULL,
@@ -45,6 +49,7 @@ CREATE TABLE IF NOT EXISTS endpoints(
     ifname TEXT NOT NULL,
     veth TEXT NOT NULL UNIQUE,
     ip TEXT NOT NULL,
+    ip6 TEXT NOT NULL DEFAULT '',
     mac TEXT NOT NULL,
     files_dir TEXT NOT NULL,
     UNIQUE(network_id, container_id)
@@ -62,6 +67,12 @@ CREATE TABLE IF NOT EXISTS ipam_pools(
     subnet TEXT NOT NULL,
     gateway TEXT NOT NULL,
     next_offset INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS ipam_pools6(
+    network_id TEXT PRIMARY KEY,
+    subnet TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    next_offset TEXT NOT NULL DEFAULT '0'
 );
 CREATE TABLE IF NOT EXISTS leases(
     network_id TEXT NOT NULL REFERENCES ipam_pools(network_id) ON DELETE CASCADE,
@@ -81,11 +92,26 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL: consistent after a crash, may lose the last
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
-    with tx(conn):
-        for stmt in SCHEMA.split(";"):
-            if stmt.strip():
-                conn.execute(stmt)
+    if conn.execute("PRAGMA user_version").fetchone()[0] < VERSION:
+        with tx(conn):
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            _upgrade(conn)
     return conn
+
+
+VERSION = 1
+_ADDED = (("networks", "subnet6"), ("networks", "gateway6"), ("endpoints", "ip6"))
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Add the columns later versions introduced to a file an older version made."""
+    for table, column in _ADDED:
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+    conn.execute(f"PRAGMA user_version = {VERSION}")
 
 
 @contextmanager

@@ -11,6 +11,10 @@ process to keep alive; the trade-off is that a name appears only once the file i
 that programs caching `/etc/hosts` see changes late. On the default bridge, as in Docker, there
 is no name resolution between containers.
 
+`--add-host` entries are kept in a file of their own beside the others (`extra-hosts`, one
+`IP<TAB>NAME` line each), written once when the container starts; every rendering of `hosts`
+(the first one and each rewrite when a peer joins or leaves) includes them.
+
 Invariants:
 - `resolv.conf` never lists a loopback nameserver (127.0.0.0/8, ::1): inside the container's
   netns it would point at the container itself. If none remain, Docker's fallbacks
@@ -130,17 +134,55 @@ def host_nameservers() -> list[str]:
     return out
 
 
+EXTRA_HOSTS = "extra-hosts"
+
+
+def parse_extra_host(entry: str) -> tuple[str, str]:
+    """`--add-host` / `ExtraHosts` entry (`name:ip` or `name=ip`; the IP may be IPv6) →
+    (name, ip)."""
+    sep = "=" if "=" in entry else ":"
+    name, _, ip = entry.partition(sep)
+    return name.strip(), ip.strip().strip("[]")
+
+
+def write_extra_hosts(files_dir: Path, entries: Sequence[str]) -> None:
+    """Record a container's `--add-host` entries (none: the file is removed)."""
+    path = files_dir / EXTRA_HOSTS
+    if not entries:
+        path.unlink(missing_ok=True)
+        return
+    pairs = [parse_extra_host(e) for e in entries]
+    write_file(path, "".join(f"{ip}\t{name}\n" for name, ip in pairs))
+
+
+def read_extra_hosts(files_dir: Path) -> list[tuple[str, str]]:
+    """The (name, ip) pairs `write_extra_hosts` recorded, in order."""
+    try:
+        text = (files_dir / EXTRA_HOSTS).read_text()
+    except FileNotFoundError:
+        return []
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        ip, _, name = line.partition("\t")
+        if name:
+            out.append((name, ip))
+    return out
+
+
 def write_standalone(files_dir: Path, hostname: str, host_mode: bool) -> None:
     """Files for `--network host` (the host's hosts and resolv.conf, as Docker copies them) and
-    `--network none` (loopback names and the hostname; the host's resolv.conf filtered)."""
+    `--network none` (loopback names and the hostname; the host's resolv.conf filtered); the
+    `--add-host` entries recorded in `files_dir` are included."""
+    extra = read_extra_hosts(files_dir)
     if host_mode:
         try:
             hosts = Path("/etc/hosts").read_text()
+            hosts += "".join(f"{ip}\t{name}\n" for name, ip in extra)
         except FileNotFoundError:
-            hosts = render_hosts([])
+            hosts = render_hosts([], extra=extra)
         resolv = host_resolv_text()
     else:
-        hosts = render_hosts([("127.0.0.1", [hostname])])
+        hosts = render_hosts([("127.0.0.1", [hostname])], extra=extra)
         resolv = render_resolv(host_resolv_text())
     write_file(files_dir / "hosts", hosts)
     write_file(files_dir / "hostname", render_hostname(hostname))

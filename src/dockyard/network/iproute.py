@@ -103,14 +103,16 @@ def delete_link(name: str) -> None:
         run([IP, "link", "del", "dev", name], check=False)
 
 
-def used_prefixes() -> list[str]:
-    """Every IPv4 destination the host routes (all tables) and every local address prefix."""
+def used_prefixes(version: int = 4) -> list[str]:
+    """Every IPv4 (or IPv6) destination the host routes (all tables) and every local address
+    prefix."""
+    fam = f"-{version}"
     out: list[str] = []
-    for r in ip_json(["-4", "route", "show", "table", "all"]):
+    for r in ip_json([fam, "route", "show", "table", "all"]):
         dst = str(r.get("dst", ""))
         if dst and dst != "default" and r.get("type", "unicast") in ("unicast", "local"):
             out.append(dst)
-    for link in ip_json(["-4", "addr", "show"]):
+    for link in ip_json([fam, "addr", "show"]):
         for a in link.get("addr_info", []):
             if "local" in a:
                 out.append(f"{a['local']}/{a.get('prefixlen', 32)}")

@@ -4,14 +4,18 @@ Responsibility: the one object the engine calls to give a container a network. I
 network database (`db`), the namespace run dir (`netns`), the bridges (`bridge`), the firewall
 table (`firewall`) and the containers' name-resolution files (`dns`), and keeps them consistent:
 
-- networks: create (subnet picked by `ipam.pick_subnet` unless given), list, inspect (Docker's
-  shape), remove, prune; the default network `bridge` (bridge `dockyard0`, first free /16 from
-  10.89.0.0) is created on first use;
-- `attach`: reserve host ports (all or nothing) → in one write transaction lease an address,
-  record the endpoint and its ports and load the firewall → plug the veth → write the files and
-  refresh the other members' `/etc/hosts`. Any failure undoes the earlier steps;
+- networks: create (subnet picked by `ipam.pick_subnet` unless given; with IPv6, a second
+  subnet, a ULA /64 from `ipam.pick_subnet6` unless given), list, inspect (Docker's shape),
+  remove, prune; the default network `bridge` (bridge `dockyard0`, first free /16 from
+  10.89.0.0, IPv4 only) is created on first use;
+- `attach`: reserve host ports (all or nothing) → in one write transaction lease an address
+  (and an IPv6 one on an IPv6 network), record the endpoint and its ports and load the
+  firewall → plug the veth → write the files and refresh the other members' `/etc/hosts`. Any
+  failure undoes the earlier steps;
 - `detach`: the reverse; `repair`: drop endpoints whose namespace is gone (after a crash or
-  reboot), orphan veths of ours, and reload the firewall.
+  reboot), orphan veths of ours, and reload the firewall;
+- `release_detached`: in the process holding an endpoint's port reservations (the container's
+  supervisor), close those of endpoints another process detached (`network disconnect`).
 
 Invariants:
 - the kernel's firewall table always equals `firewall.render` of the database: it is reloaded
@@ -32,20 +36,22 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
-from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
 from dockyard.network import (
     bridge,
     db,
     dns,
+    endpoints,
     firewall,
     ipam,
     iproute,
     netns,
     portmap,
+    subnets,
 )
 from dockyard.network.model import (
     DEFAULT_NETWORK,
@@ -68,6 +74,8 @@ class Settings:
     veth_prefix: str = "dy"
     pool: IPv4Network = ipam.DEFAULT_POOL
     pool_start: IPv4Address = ipam.DEFAULT_POOL_START
+    pool6: IPv6Network = ipam.ULA_POOL  # where `--ipv6` without `--subnet` takes its /64
+    prefixlen6: int = 64
     default_prefixlen: int = 16
     user_prefixlen: int = 24
     default_host_ip: str = portmap.DEFAULT_HOST_IP
@@ -94,10 +102,19 @@ class NetworkManager:
         )
 
     def close(self) -> None:
-        for socks in self._held.values():
+        for socks in list(self._held.values()):
             portmap.release(socks)
         self._held.clear()
         self.conn.close()
+
+    def release_detached(self) -> None:
+        """Close the port reservations this process holds for endpoints that are gone from the
+        database (detached by another process). Safe to call from a signal handler."""
+        if not self._held:
+            return
+        live = {r[0] for r in self._rows("SELECT id FROM endpoints")}
+        for eid in [e for e in list(self._held) if e not in live]:
+            portmap.release(self._held.pop(eid, []))
 
     # ---- namespaces -------------------------------------------------------------------------
 
@@ -146,43 +163,50 @@ class NetworkManager:
         internal: bool = False,
         labels: dict[str, str] | None = None,
         mtu: int | None = None,
+        ipv6: bool = False,
+        subnet6: str | None = None,
+        gateway6: str | None = None,
         _builtin: bool = False,
     ) -> Network:
         validate_name(name)
         if name in PREDEFINED and not _builtin:
             raise AlreadyExists(f"network with name {name} already exists")
+        if ipv6:
+            self._check_ipv6()
         s = self.settings
+        nid = os.urandom(32).hex()
+        pools = subnets.Pools(
+            s.pool,
+            s.pool_start,
+            s.default_prefixlen if _builtin else s.user_prefixlen,
+            s.pool6,
+            s.prefixlen6,
+        )
         with db.tx(self.conn):
             if self._rows("SELECT 1 FROM networks WHERE name = ?", (name,)):
                 raise AlreadyExists(f"network with name {name} already exists")
-            others = [IPv4Network(r["subnet"]) for r in self._rows("SELECT subnet FROM networks")]
-            if subnet:
-                net = ipam.parse_subnet(subnet)
-                for o in others:
-                    if net.overlaps(o):
-                        raise Conflict(f"Pool overlaps with other one on this address space: {o}")
-            else:
-                used: builtins.list[str | IPv4Network] = [*others, *iproute.used_prefixes()]
-                used += [f"{ns}/32" for ns in dns.host_nameservers()]
-                plen = s.default_prefixlen if _builtin else s.user_prefixlen
-                net = ipam.pick_subnet(used, plen, s.pool, s.pool_start)
-            gw = _parse_gateway(gateway) if gateway else ipam.first_host(net)
-            nid = os.urandom(32).hex()
+            nets = subnets.choose(
+                self.conn, nid, pools, subnet, gateway, subnet6, gateway6, ipv6=ipv6
+            )
             br = (
                 s.default_bridge
                 if _builtin
                 else f"{s.bridge_prefix}{nid[: 15 - len(s.bridge_prefix)]}"
             )
-            self.ipam.add_pool(nid, net, gw)
+            self.ipam.add_pool(nid, nets.subnet, nets.gateway)
+            if nets.subnet6 is not None and nets.gateway6 is not None:
+                self.ipam.add_pool(nid, nets.subnet6, nets.gateway6)
             self.conn.execute(
-                "INSERT INTO networks(id, name, bridge, subnet, gateway, internal, builtin, mtu,"
-                " created, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO networks(id, name, bridge, subnet, gateway, subnet6, gateway6,"
+                " internal, builtin, mtu, created, labels) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     nid,
                     name,
                     br,
-                    str(net),
-                    str(gw),
+                    str(nets.subnet),
+                    str(nets.gateway),
+                    str(nets.subnet6 or ""),
+                    str(nets.gateway6 or ""),
                     int(internal),
                     int(_builtin),
                     mtu or s.mtu,
@@ -199,6 +223,12 @@ class NetworkManager:
                 raise
         return network
 
+    def _check_ipv6(self) -> None:
+        if not Path("/proc/sys/net/ipv6").exists():
+            raise Unavailable("IPv6 is not available on this host (no net.ipv6 sysctls)")
+        if self.firewall.backend != "nft":
+            raise InvalidArgument("IPv6 networks need the nftables firewall backend")
+
     def _create_default(self) -> Network:
         try:
             return self.create_network(DEFAULT_NETWORK, _builtin=True)
@@ -208,7 +238,8 @@ class NetworkManager:
     def _ensure_bridge(self, n: Network) -> bool:
         """Create the bridge if missing (first use, or after a reboot); True if created."""
         net = IPv4Network(n.subnet)
-        created = bridge.ensure_bridge(n.bridge, net, IPv4Address(n.gateway), n.mtu)
+        v6 = (IPv6Network(n.subnet6), IPv6Address(n.gateway6)) if n.ipv6 else None
+        created = bridge.ensure_bridge(n.bridge, net, IPv4Address(n.gateway), n.mtu, v6)
         if created and not n.internal:
             firewall.enable_forwarding()
         return created
@@ -248,43 +279,8 @@ class NetworkManager:
     def endpoints(
         self, container_id: str | None = None, network_id: str | None = None
     ) -> builtins.list[Endpoint]:
-        sql = (
-            "SELECT e.*, n.name AS network, n.subnet, n.gateway FROM endpoints e"
-            " JOIN networks n ON n.id = e.network_id WHERE 1=1"
-        )
-        args: builtins.list[str] = []
-        if container_id is not None:
-            sql += " AND e.container_id = ?"
-            args.append(container_id)
-        if network_id is not None:
-            sql += " AND e.network_id = ?"
-            args.append(network_id)
-        return [self._endpoint(r) for r in self._rows(sql + " ORDER BY e.rowid", args)]
-
-    def _endpoint(self, r: sqlite3.Row) -> Endpoint:
-        ports = tuple(
-            portmap.PortMapping(p["proto"], p["host_ip"], p["host_port"], p["container_port"])
-            for p in self._rows("SELECT * FROM ports WHERE endpoint_id = ?", (r["id"],))
-        )
-        return Endpoint(
-            id=r["id"],
-            network=r["network"],
-            network_id=r["network_id"],
-            container_id=r["container_id"],
-            name=r["name"],
-            hostname=r["hostname"],
-            aliases=tuple(json.loads(r["aliases"])),
-            netns=Path(r["netns"]),
-            ifname=r["ifname"],
-            veth=r["veth"],
-            ip=r["ip"],
-            prefixlen=IPv4Network(r["subnet"]).prefixlen,
-            gateway=r["gateway"],
-            mac=r["mac"],
-            files_dir=Path(r["files_dir"]),
-            ports=ports,
-            reservations=tuple(self._held.get(r["id"], ())),
-        )
+        """Endpoints of a container, of a network, or all, in the order they were made."""
+        return endpoints.query(self.conn, self._held, container_id, network_id)
 
     def attach(
         self,
@@ -297,6 +293,7 @@ class NetworkManager:
         name: str = "",
         ip: str | None = None,
         files_dir: Path | None = None,
+        ip6: str | None = None,
     ) -> Endpoint:
         """Connect a container's netns to a network; see the module docstring for the steps."""
         n = self.get(network)
@@ -312,7 +309,7 @@ class NetworkManager:
         mappings, socks = portmap.reserve(wanted, self.settings.default_host_ip)
         try:
             ep = self._record(
-                n, container_id, netns_path, aliases, mappings, hostname, name, ip, files_dir
+                n, container_id, netns_path, aliases, mappings, hostname, name, (ip, ip6), files_dir
             )
         except BaseException:
             portmap.release(socks)
@@ -332,6 +329,9 @@ class NetworkManager:
                     mac=ep.mac,
                     mtu=n.mtu,
                     default_route=first and not n.internal,
+                    ip6=IPv6Address(ep.ip6) if ep.ip6 else None,
+                    prefixlen6=ep.prefixlen6,
+                    gateway6=IPv6Address(ep.gateway6) if ep.ip6 else None,
                 )
             )
             self._refresh_files(container_id, n.id)
@@ -349,45 +349,38 @@ class NetworkManager:
         mappings: Sequence[portmap.PortMapping],
         hostname: str,
         name: str,
-        ip: str | None,
+        ips: tuple[str | None, str | None],
         files_dir: Path | None,
     ) -> Endpoint:
+        if ips[1] and not n.ipv6:
+            raise InvalidArgument(
+                f"user specified IPv6 address {ips[1]}: network {n.name} has no IPv6"
+            )
         eid = os.urandom(32).hex()
         veth = bridge.veth_name(self.settings.veth_prefix, container_id, n.id)
         used = {e.ifname for e in self.endpoints(container_id)}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         fdir = files_dir or self.state_dir / "containers" / container_id
         with db.tx(self.conn) as c:
-            addr = self.ipam.allocate(n.id, eid, ip)
-            c.execute(
-                "INSERT INTO endpoints(id, network_id, container_id, name, hostname, aliases,"
-                " netns, ifname, veth, ip, mac, files_dir) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    eid,
-                    n.id,
-                    container_id,
-                    name,
-                    hostname or container_id[:12],
-                    json.dumps(list(aliases)),
-                    str(netns_path),
-                    ifname,
-                    veth,
-                    str(addr),
-                    bridge.mac_for(addr),
-                    str(fdir),
-                ),
+            addr = self.ipam.allocate(n.id, eid, ips[0])
+            assert isinstance(addr, IPv4Address)
+            addr6 = self.ipam.allocate(n.id, eid, ips[1], version=6) if n.ipv6 else ""
+            row = endpoints.Row(
+                id=eid,
+                network_id=n.id,
+                container_id=container_id,
+                name=name,
+                hostname=hostname or container_id[:12],
+                aliases=tuple(aliases),
+                netns=netns_path,
+                ifname=ifname,
+                veth=veth,
+                ip=str(addr),
+                mac=bridge.mac_for(addr),
+                files_dir=fdir,
+                ip6=str(addr6),
             )
-            for m in mappings:
-                try:
-                    c.execute(
-                        "INSERT INTO ports(endpoint_id, proto, host_ip, host_port, container_port)"
-                        " VALUES (?,?,?,?,?)",
-                        (eid, m.proto, m.host_ip, m.host_port, m.container_port),
-                    )
-                except sqlite3.IntegrityError:
-                    raise Conflict(
-                        f"Bind for {m.host_ip}:{m.host_port} failed: port is already allocated"
-                    ) from None
+            endpoints.insert(c, row, mappings)
             if mappings:
                 self._apply_firewall(ports_only=True)
         return self.endpoints(container_id, n.id)[0]
@@ -395,11 +388,7 @@ class NetworkManager:
     def _forget(self, ep: Endpoint) -> None:
         """Remove an endpoint's rows, lease, rules, veth and held sockets."""
         with db.tx(self.conn) as c:
-            had_ports = bool(
-                c.execute("SELECT 1 FROM ports WHERE endpoint_id = ?", (ep.id,)).fetchone()
-            )
-            c.execute("DELETE FROM ports WHERE endpoint_id = ?", (ep.id,))
-            c.execute("DELETE FROM endpoints WHERE id = ?", (ep.id,))
+            had_ports = endpoints.delete(c, ep.id)
             self.ipam.release_owner(ep.id)
             if had_ports:
                 self._apply_firewall(ports_only=True)
@@ -439,11 +428,14 @@ class NetworkManager:
         for ep in own:
             if self._rows("SELECT 1 FROM networks WHERE id = ? AND builtin = 0", (ep.network_id,)):
                 peers += [
-                    (o.ip, [o.name, *o.aliases, o.hostname])
+                    (addr, [o.name, *o.aliases, o.hostname])
                     for o in self.endpoints(network_id=ep.network_id)
                     if o.container_id != container_id
+                    for addr in (o.ip, o.ip6)
+                    if addr
                 ]
-        hosts = dns.render_hosts([(ep.ip, [first.hostname, *ep.aliases]) for ep in own], peers)
+        mine = [(a, [first.hostname, *ep.aliases]) for ep in own for a in (ep.ip, ep.ip6) if a]
+        hosts = dns.render_hosts(mine, peers, dns.read_extra_hosts(first.files_dir))
         dns.write_file(first.hosts_path, hosts)
         dns.write_file(first.hostname_path, dns.render_hostname(first.hostname))
         if not first.resolv_path.exists():
@@ -495,10 +487,3 @@ class NetworkManager:
         for n in self.list():
             self.remove_network(n.id, force_builtin=True)
         self.firewall.delete()
-
-
-def _parse_gateway(text: str) -> IPv4Address:
-    try:
-        return IPv4Address(text)
-    except ValueError:
-        raise InvalidArgument(f"invalid gateway address {text!r}") from None

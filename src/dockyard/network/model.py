@@ -2,6 +2,7 @@
 
 Invariants: `Network` and `Endpoint` are immutable snapshots of database rows; an `Endpoint`'s
 `reservations` (the host-port sockets, see `portmap`) are live objects, excluded from equality.
+IPv6 is optional: a network without it has `subnet6 == ""`, and so have its endpoints `ip6`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ class Network:
     mtu: int
     created: float
     labels: dict[str, str] = field(default_factory=dict)
+    subnet6: str = ""
+    gateway6: str = ""
+
+    @property
+    def ipv6(self) -> bool:
+        return bool(self.subnet6)
 
     @classmethod
     def from_row(cls, r: Any) -> Network:
@@ -57,6 +64,8 @@ class Network:
             mtu=int(r["mtu"]),
             created=float(r["created"]),
             labels=json.loads(r["labels"]),
+            subnet6=r["subnet6"],
+            gateway6=r["gateway6"],
         )
 
 
@@ -97,6 +106,9 @@ class Endpoint(EtcFiles):
     gateway: str
     mac: str
     files_dir: Path
+    ip6: str = ""  # "" when the network has no IPv6
+    prefixlen6: int = 0
+    gateway6: str = ""
     ports: tuple[PortMapping, ...] = ()
     reservations: tuple[socket.socket, ...] = field(default=(), compare=False, repr=False)
 
@@ -136,22 +148,21 @@ def inspect_shape(n: Network, endpoints: Sequence[Endpoint]) -> dict[str, Any]:
             "EndpointID": e.id,
             "MacAddress": e.mac,
             "IPv4Address": f"{e.ip}/{e.prefixlen}",
-            "IPv6Address": "",
+            "IPv6Address": f"{e.ip6}/{e.prefixlen6}" if e.ip6 else "",
         }
         for e in endpoints
     }
+    config = [{"Subnet": n.subnet, "Gateway": n.gateway}]
+    if n.ipv6:
+        config.append({"Subnet": n.subnet6, "Gateway": n.gateway6})
     return {
         "Name": n.name,
         "Id": n.id,
         "Created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(n.created)),
         "Scope": "local",
         "Driver": "bridge",
-        "EnableIPv6": False,
-        "IPAM": {
-            "Driver": "default",
-            "Options": None,
-            "Config": [{"Subnet": n.subnet, "Gateway": n.gateway}],
-        },
+        "EnableIPv6": n.ipv6,
+        "IPAM": {"Driver": "default", "Options": None, "Config": config},
         "Internal": n.internal,
         "Attachable": False,
         "Ingress": False,
@@ -184,9 +195,9 @@ def network_settings(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
             "Gateway": e.gateway,
             "IPAddress": e.ip,
             "IPPrefixLen": e.prefixlen,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
+            "IPv6Gateway": e.gateway6,
+            "GlobalIPv6Address": e.ip6,
+            "GlobalIPv6PrefixLen": e.prefixlen6,
             "DNSNames": [n for n in (e.name, *e.aliases, e.hostname) if n] or None,
         }
     first = endpoints[0] if endpoints else None

@@ -58,6 +58,7 @@ class Running:
     log: LogWriter
     auto_remove: bool = False  # `--rm`: removed right after it exits, never restarted
     published: bool = False  # holds host ports (released before the exit is reported)
+    stdin_w: int = -1  # write end of the container's stdin pipe (`-i` without an attached CLI)
 
 
 class ContainerService:
@@ -358,7 +359,7 @@ class ContainerService:
     def start_process(self, cid: str, *, stdin_fd: int = -1) -> Running:
         """Mount, write the bundle, create and start the container (in the supervisor)."""
         from dockyard.container import mounts, networking
-        from dockyard.container.spec import build_spec
+        from dockyard.container.spec import build_spec, init_binary
         from dockyard.runtime import jsonio
 
         c = self._load(cid)
@@ -369,7 +370,7 @@ class ContainerService:
             extra = net.mounts + mounts.spec_mounts(self.engine, c, rootfs)
             spec = build_spec(
                 c, self._image_config(c), rootfs, netns=net.netns, extra_mounts=extra,
-                seccomp=_seccomp(c),
+                seccomp=_seccomp(c), init=init_binary(c.host_config, self.engine.config.extra),
             )  # fmt: skip
             bundle = d / "bundle"
             bundle.mkdir(exist_ok=True)
@@ -383,21 +384,25 @@ class ContainerService:
             **_log_opts(c.host_config.get("LogConfig") or {}),
         )
         tty = bool(c.config.get("Tty"))
+        keep = -1
         rt = self.runtime_for(c)
         with contextlib.suppress(DockyardError):
             rt.delete(cid, force=True)  # a leftover from a crash
-        if tty:
-            master, slave = os.openpty()
-            child_fds = (slave, slave, slave)
-            parent_fds = (master, -1)
+        console = None
+        if tty:  # the runtime makes the pty in the container's devpts and sends us its master
+            from dockyard.runtime.console import ConsoleServer
+
+            console = ConsoleServer()
+            null = os.open(os.devnull, os.O_RDWR)
+            child_fds = (null, null, null)
+            parent_fds = (-1, -1)
         else:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
             if stdin_fd >= 0 and c.config.get("OpenStdin"):
                 sin = os.dup(stdin_fd)
             elif c.config.get("OpenStdin"):
-                sin, keep = os.pipe()  # kept open: the container's stdin never sees EOF
-                self._stdin_keepalive = keep
+                sin, keep = os.pipe()  # kept open (`Running.stdin_w`): no EOF on stdin
             else:
                 sin = os.open(os.devnull, os.O_RDONLY)
             child_fds = (sin, out_w, err_w)
@@ -406,9 +411,11 @@ class ContainerService:
         try:
             for i, fd in enumerate(child_fds):
                 os.dup2(fd, i, inheritable=True)
-            pid = rt.create(cid, str(bundle))
+            pid = rt.create(cid, str(bundle), console_socket=console.path if console else None)
+            if console is not None:
+                parent_fds = (console.receive(), -1)
         except BaseException:
-            for fd in parent_fds:
+            for fd in (*parent_fds, keep):
                 if fd >= 0:
                     os.close(fd)
             log.close()
@@ -416,6 +423,8 @@ class ContainerService:
             networking.suppress_release(self.engine, cid)
             raise
         finally:
+            if console is not None:
+                console.close()
             for i, fd in enumerate(saved):
                 os.dup2(fd, i)
                 os.close(fd)
@@ -445,6 +454,7 @@ class ContainerService:
             log=log,
             auto_remove=bool(c.host_config.get("AutoRemove")),
             published=bool(net.settings.get("Ports")),
+            stdin_w=keep,
         )
 
     def set_health(self, cid: str, health: dict[str, Any]) -> None:

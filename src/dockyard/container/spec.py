@@ -5,11 +5,15 @@ Defaults are Docker's: the default capability set, masked and read-only /proc pa
 pid/ipc/uts/mount namespaces, /dev as tmpfs with the standard devices, cgroup at
 /dockyard/<id>, RLIMIT_NOFILE clamped to what this host allows. `--privileged` means what it
 means in Docker: every capability, no masked or read-only paths, /sys writable, no seccomp.
+`--init` (HostConfig.Init) is Docker's too: the host's init binary (tini) bind-mounted read-only
+at /sbin/docker-init, running as PID 1 with the container's command as its child.
 """
 
 from __future__ import annotations
 
+import os
 import resource
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,10 @@ MASKED = (
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
     "/sys/firmware", "/sys/devices/virtual/powercap",
 )  # fmt: skip
+INIT_IN_CONTAINER = "/sbin/docker-init"
+# Where `--init` looks for the host's init binary after config.json's `init-path`. Debian's
+# `tini` package ships tini-static, which also runs in images without a libc (FROM scratch).
+INIT_CANDIDATES = ("/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/bin/tini")
 READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 _NOSUID = ["nosuid", "noexec", "nodev"]
 # Docker's default device cgroup rules: deny all, then the standard devices and pty/tty.
@@ -210,6 +218,44 @@ def default_mounts(hc: dict[str, Any], shm_size: int = 64 << 20) -> list[dict[st
     ]  # fmt: skip
 
 
+def init_binary(hc: Mapping[str, Any], settings: Mapping[str, object]) -> str | None:
+    """The host path of the init binary for a container that asks for one (`--init`, or
+    config.json's `"init": true` when HostConfig.Init is unset), else None.
+
+    Looked for at config.json's `init-path` (Docker's daemon.json key), then INIT_CANDIDATES.
+    """
+    wanted = hc.get("Init")
+    if wanted is None:
+        wanted = settings.get("init") is True
+    if not wanted:
+        return None
+    configured = settings.get("init-path")
+    if isinstance(configured, str) and configured:
+        if not os.access(configured, os.X_OK):
+            raise InvalidArgument(
+                f"--init: the init binary {configured} (init-path in config.json) is missing "
+                "or not executable"
+            )
+        return configured
+    for path in INIT_CANDIDATES:
+        if os.access(path, os.X_OK):
+            return path
+    raise InvalidArgument(
+        "--init needs an init binary on the host: install Debian's `tini` package "
+        "(apt-get install tini) or set init-path in config.json "
+        f"(looked at {', '.join(INIT_CANDIDATES)})"
+    )
+
+
+def _with_init(args: list[str], init: str | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """The process args and extra mounts for running `args` under the init binary `init`."""
+    if init is None:
+        return args, []
+    mount = {"destination": INIT_IN_CONTAINER, "type": "bind", "source": init,
+             "options": ["bind", "ro"]}  # fmt: skip
+    return [INIT_IN_CONTAINER, "--", *args], [mount]
+
+
 def build_spec(
     c: Container,
     image_config: dict[str, Any],
@@ -218,16 +264,18 @@ def build_spec(
     netns: str | None,
     extra_mounts: list[dict[str, Any]] | None = None,
     seccomp: dict[str, Any] | None = None,
+    init: str | None = None,
 ) -> dict[str, Any]:
     """The OCI runtime spec (config.json) for `c`, its root at `rootfs` (already mounted).
 
     `netns`: a path to join, "" for a new empty namespace, None to share the host's.
+    `init`: the host's init binary (`init_binary`) to run the command under, or None.
     """
     hc = c.host_config
     cfg = c.config
-    args = c.command
-    if not args:
+    if not c.command:
         raise InvalidArgument("no command specified")
+    args, init_mounts = _with_init(c.command, init)
     hostname = cfg.get("Hostname") or c.id[:12]
     uid, gid, extra_gids, home = resolve_user(rootfs, cfg.get("User") or "")
     caps = capabilities(hc)
@@ -271,7 +319,7 @@ def build_spec(
         "process": process,
         "root": {"path": str(rootfs), "readonly": bool(hc.get("ReadonlyRootfs"))},
         "hostname": hostname,
-        "mounts": [*default_mounts(hc), *(extra_mounts or [])],
+        "mounts": [*default_mounts(hc), *init_mounts, *(extra_mounts or [])],
         "linux": linux,
     }
     if cfg.get("Domainname"):

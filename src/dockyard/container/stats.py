@@ -10,6 +10,10 @@ Invariants:
 - `sample` takes one reading of every container, sleeps once, and takes the second, so CPU %
   over N containers costs one interval, not N. CPU % is CPU time over wall time, in percent
   of one CPU (so it can exceed 100 on several cores), as Docker reports it.
+- MEM USAGE is Docker's: the cgroup's usage minus its inactive page cache (v1
+  `memory.usage_in_bytes - total_inactive_file`, v2 `memory.current - inactive_file`, from
+  memory.stat); MEM % is that over the limit, or over the host's memory when unlimited (a limit
+  above the host's memory counts as the host's memory, as Docker's daemon reports it).
 - A container that is not running reports zeros, never an error.
 """
 
@@ -20,6 +24,7 @@ import os
 import pwd
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,7 +33,7 @@ from dockyard.errors import Conflict, DockyardError, InvalidArgument
 if TYPE_CHECKING:
     from dockyard.container.model import Container
     from dockyard.container.service import ContainerService
-    from dockyard.linux.cgroups import CgroupStats
+    from dockyard.linux.cgroups import Cgroup, CgroupStats
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -129,6 +134,7 @@ class _Reading:
     at: int  # monotonic ns
     cg: CgroupStats | None
     net: tuple[int, int]
+    mem_stat: Mapping[str, int] | None = None  # memory.stat of the cgroup
 
 
 def _host_memory() -> int:
@@ -149,24 +155,69 @@ def _net(pid: int) -> tuple[int, int]:
     return rx, tx
 
 
-def _read(c: Container) -> _Reading:
+def memory_stat(cg: Cgroup) -> dict[str, int]:
+    """The cgroup's memory.stat ({} when there is none): v1's memory controller directory,
+    or the unified directory on v2."""
+    sources = cg.mount_sources()
+    directory = sources.get("memory") if cg.version == 1 else sources.get("unified")
+    out: dict[str, int] = {}
+    if directory is None:
+        return out
+    try:
+        with open(os.path.join(directory, "memory.stat")) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        key, _, value = line.partition(" ")
+        with contextlib.suppress(ValueError):
+            out[key] = int(value)
+    return out
+
+
+def mem_usage_no_cache(usage: int, stat: Mapping[str, int]) -> int:
+    """Docker's MEM USAGE: `usage` minus the inactive page cache that `stat` (memory.stat)
+    reports — `total_inactive_file` on v1, `inactive_file` on v2 — when it is smaller."""
+    v1 = stat.get("total_inactive_file")
+    if v1 is not None and v1 < usage:
+        return usage - v1
+    v2 = stat.get("inactive_file", 0)
+    if v2 < usage:
+        return usage - v2
+    return usage
+
+
+def reading(cg: Cgroup | None, net: tuple[int, int] = (0, 0)) -> _Reading:
+    """One sample of `cg` (None: not running) and the network counters `net`."""
     now = time.monotonic_ns()
+    if cg is None:
+        return _Reading(now, None, net)
+    stats: CgroupStats | None = None
+    mem: dict[str, int] | None = None
+    with contextlib.suppress(DockyardError, OSError):
+        stats = cg.stats()
+        mem = memory_stat(cg)
+    return _Reading(now, stats, net, mem)
+
+
+def _read(c: Container) -> _Reading:
     if c.state.status not in ("running", "paused"):
-        return _Reading(now, None, (0, 0))
+        return reading(None)
     from dockyard.linux.cgroups import open_cgroup
 
-    cg: CgroupStats | None = None
+    cg: Cgroup | None = None
     with contextlib.suppress(DockyardError, OSError):
-        cg = open_cgroup(f"/dockyard/{c.id}").stats()
+        cg = open_cgroup(f"/dockyard/{c.id}")
     host_net = (c.host_config.get("NetworkMode") or "") == "host"
     net = (0, 0) if host_net or not c.state.pid else _net(c.state.pid)
-    return _Reading(now, cg, net)
+    return reading(cg, net) if cg is not None else _Reading(time.monotonic_ns(), None, net)
 
 
 def _usage(c: Container, first: _Reading, second: _Reading) -> Usage:
     cg = second.cg
     if cg is None:
         return Usage(c.id, c.name, 0.0, 0, 0, 0, 0, 0, 0, 0)
+    host = _host_memory()
     cpu = 0.0
     if first.cg is not None and first.cg.cpu_usage_ns is not None and cg.cpu_usage_ns is not None:
         wall = second.at - first.at
@@ -175,8 +226,8 @@ def _usage(c: Container, first: _Reading, second: _Reading) -> Usage:
         id=c.id,
         name=c.name,
         cpu_percent=max(0.0, cpu),
-        mem_usage=cg.memory_usage or 0,
-        mem_limit=cg.memory_limit or _host_memory(),
+        mem_usage=mem_usage_no_cache(cg.memory_usage or 0, second.mem_stat or {}),
+        mem_limit=min(cg.memory_limit or host, host),
         net_rx=second.net[0],
         net_tx=second.net[1],
         block_read=cg.blkio_read_bytes or 0,

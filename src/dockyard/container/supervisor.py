@@ -2,7 +2,8 @@
 
 It mounts the container's root filesystem, writes the bundle, creates and starts the container
 through the runtime (in-process: the container's init is this process's direct child), pumps
-its stdout/stderr into the json-file log and to an attached CLI, reaps the exit status, records
+its stdout/stderr into the json-file log and to an attached CLI, feeds its stdin from `attach`
+clients (`attachserve`, on `<dir>/attach.sock`), reaps the exit status, records
 it (exit code, OOM kill, finish time), applies the restart policy, and on the way out deletes
 the runtime state, unmounts the rootfs and, for `--rm`, removes the container (reporting the
 exit code to the CLI as soon as the record is gone, before the slow part).
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.errors import DockyardError, NotFound
 
 if TYPE_CHECKING:
+    from dockyard.container.attachserve import StdinRelay
     from dockyard.container.health import HealthMonitor
     from dockyard.container.service import ContainerService
 
@@ -274,12 +276,17 @@ def _supervise(
                 os.write(ready, json.dumps({"error": str(e), "code": code}).encode())
                 os.close(ready)
             break
+        relay = _stdin_relay(svc, cid, run, saved_stdin)  # before `ready`: attach can connect
         if first:
             os.write(ready, b'{"ok": true}')
             os.close(ready)
             first = False
         monitor = _health_monitor(svc, cid, wake_w)
-        code = _pump(run, attach, saved_stdin, wake_r, monitor, lambda h: svc.set_health(cid, h))
+        try:
+            code = _pump(run, attach, relay, wake_r, monitor, lambda h: svc.set_health(cid, h))
+        finally:
+            if relay is not None:
+                relay.close()
         restart = svc.finish_process(cid, run, code)
         if not restart:
             removal = (run.published,) if run.auto_remove else None
@@ -308,6 +315,24 @@ def _report(attach: Attach | None, code: int) -> None:
             os.close(fd)
 
 
+def _stdin_relay(svc: ContainerService, cid: str, run: object, cli_stdin: int) -> StdinRelay | None:
+    """Serve the container's stdin to `attach` (None if it is not ours to feed)."""
+    from dockyard.container.service import Running
+
+    assert isinstance(run, Running)
+    if not run.tty and run.stdin_w < 0:
+        return None  # nothing to feed (and no record read on the start path)
+    from dockyard.container import attachserve
+
+    try:
+        return attachserve.for_run(svc.dir(cid), run, svc.get(cid).config, cli_stdin)
+    except Exception:  # no attach then; the container runs on
+        if run.stdin_w >= 0:
+            with contextlib.suppress(OSError):
+                os.close(run.stdin_w)
+        return None
+
+
 def _health_monitor(svc: ContainerService, cid: str, wake_w: int) -> HealthMonitor | None:
     cfg = svc.get(cid).config.get("Healthcheck") or {}
     if not cfg.get("Test") or cfg["Test"][0] == "NONE":
@@ -324,13 +349,13 @@ def _health_monitor(svc: ContainerService, cid: str, wake_w: int) -> HealthMonit
 def _pump(
     run: object,
     attach: Attach | None,
-    stdin_fd: int,
+    relay: StdinRelay | None,
     wake_r: int,
     monitor: HealthMonitor | None = None,
     on_health: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
-    """Copy container output to the log and the attached CLI until the init exits;
-    run healthchecks when they are due."""
+    """Copy container output to the log and the attached CLI, and `relay` clients' input to
+    its stdin, until the init exits; run healthchecks when they are due."""
     from dockyard.container.service import Running
 
     assert isinstance(run, Running)
@@ -341,8 +366,8 @@ def _pump(
         outs[run.stderr] = "stderr"
     for fd, name in outs.items():
         sel.register(fd, selectors.EVENT_READ, name)
-    if run.tty and stdin_fd >= 0:
-        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+    if relay is not None:
+        relay.register(sel)
     targets = {"stdout": attach.stdout if attach else -1, "stderr": attach.stderr if attach else -1}
     if run.tty and attach is not None:
         targets["stderr"] = attach.stdout
@@ -360,9 +385,11 @@ def _pump(
         events = sel.select(timeout)
         if not events and deadline is not None:
             break
-        for key, _ in events:
+        for key, mask in events:
             name = key.data
-            if name == "wake":
+            if name is relay and relay is not None:
+                relay.on_event(key.fd, mask)
+            elif name == "wake":
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 512)
                 if monitor is not None and on_health is not None:
@@ -370,16 +397,6 @@ def _pump(
                     if h is not None:
                         first_health, last_health = False, h
                         on_health(h)
-            elif name == "stdin":
-                try:
-                    data = os.read(stdin_fd, 65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    sel.unregister(stdin_fd)
-                    continue
-                with contextlib.suppress(OSError):
-                    os.write(run.stdout, data)
             else:
                 fd = key.fd
                 try:
@@ -408,6 +425,8 @@ def _pump(
                 status = os.waitstatus_to_exitcode(st)
                 status = 128 - status if status < 0 else status
                 deadline = time.monotonic() + 0.3  # drain what is still buffered
+    if relay is not None:
+        relay.close()
     sel.close()
     if status is None:
         _, st = os.waitpid(run.pid, 0)

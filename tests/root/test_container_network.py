@@ -146,6 +146,9 @@ def env(tmp_path: Path) -> Iterator[Env]:
         stop_server(root)
         assert e.links() == []
         assert not run_dir.exists() or list(run_dir.iterdir()) == []
+        deadline = time.monotonic() + 10  # a `--rm` supervisor may still be removing files
+        while _processes_using(root) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert _processes_using(root) == []
 
 

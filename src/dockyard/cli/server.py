@@ -269,11 +269,15 @@ class Server:
             if self.workers:
                 last = time.monotonic()
         self.close()
-        # workers still running finish on their own; their callers still get the exit code
-        # only while we live, so wait for them (bounded by the callers' own lifetime)
+        # Workers still running finish on their own; their callers get the exit code only
+        # while we live, so wait for them — woken by SIGCHLD alone (a caller that hung up
+        # would make its connection readable forever).
+        quiet = select.poll()
+        quiet.register(wake_r, select.POLLIN)
         while self.workers:
-            with contextlib.suppress(InterruptedError):
-                poll.poll(1000)
+            quiet.poll(1000)
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_r, 4096)
             self._reap(conns, poll)
 
     def _reap(self, conns: dict[int, tuple[int, socket.socket]], poll: select.poll) -> None:

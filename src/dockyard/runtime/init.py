@@ -63,10 +63,9 @@ class InitChild:
             k.setresgid(0)
             k.setresuid(0)
         if flags & CLONE_NEWNET:  # as runc and crun: a new network namespace gets `lo` up
-            from dockyard.linux import netlink
+            from dockyard.linux import loopback
 
-            with netlink.Rtnl() as rt:
-                rt.set_up(1)  # lo is ifindex 1 in every network namespace
+            loopback.up()
         if spec.get("hostname") and specmod.has_namespace(spec, "uts"):
             k.sethostname(spec["hostname"])
         if spec.get("domainname") and specmod.has_namespace(spec, "uts"):

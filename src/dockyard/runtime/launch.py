@@ -18,7 +18,8 @@ an exec'd process waits for "go", which the caller sends only after `spawn` retu
 Why stage 1: setns(2) into a pid or user namespace must happen in a single-threaded process and
 changes only its children; doing it in a throwaway fork leaves the caller (the engine, a
 library user) untouched. Why CLONE_PARENT: the caller can waitpid the container directly. When
-there is nothing to join (the usual `create`), stage 2 is cloned from the caller directly.
+there is nothing to join (the usual `create`), or only network/ipc/uts namespaces, which stage 2
+joins itself (`CHILD_JOINABLE`), stage 2 is cloned from the caller directly.
 
 CVE-2019-5736 (a container overwriting the host runtime binary through /proc/PID/exe while the
 runtime joins it): our runtime-side process in the container is a fork of the host Python
@@ -100,7 +101,7 @@ def _spawn(k: Kernel, job: Job) -> tuple[int, Channel]:
     parent, child = pair()
     fds = _self_join_fds(job)
     try:
-        if not job.join and job.adopt:
+        if job.adopt and _joinable_by_child(job):
             return _spawn_direct(k, job, parent, child, fds), parent
         stage1 = os.fork()
         if stage1 == 0:
@@ -197,26 +198,55 @@ def _join_cgroup(job: Job, pid: int, parent: Channel, joined: bool) -> None:
         raise
 
 
+# Namespaces a freshly cloned, single-threaded child may join itself with setns(2): joining
+# them changes the caller alone (unlike pid, which applies to children only) and needs no
+# particular order with the namespaces clone made (unlike user, mount and cgroup).
+CHILD_JOINABLE = ("network", "ipc", "uts")
+
+
+def _joinable_by_child(job: Job) -> bool:
+    """Whether stage 2 can be cloned from the caller directly: nothing to join, or only
+    namespaces in CHILD_JOINABLE and no new user namespace (from which joining the host's
+    network namespace would be refused)."""
+    if not job.join:
+        return True
+    if job.clone_flags & CLONE_NEWUSER:
+        return False
+    return all(kind in CHILD_JOINABLE for kind, _ in job.join)
+
+
 def _spawn_direct(
     k: Kernel, job: Job, parent: Channel, child: Channel, fds: SelfJoin | None
 ) -> int:
-    """Nothing to join: clone stage 2 from the caller itself (one fork instead of two).
+    """Clone stage 2 from the caller itself (one fork instead of two): nothing to join, or
+    only namespaces stage 2 joins by itself (`CHILD_JOINABLE`; the engine's containers join
+    the network namespace their network was set up in).
 
-    Non-dumpable first, as in stage 1 (no container process exists yet). We move the child
-    into its cgroup *while* it sets itself up (cgroup.procs writes are slow: each waits for an
-    RCU grace period), so the child must wait for our "cgroup" message before it execs, and
-    must unshare its cgroup namespace only then (the job's flags never include it here)."""
-    pid, joined = _clone(k, job.clone_flags & ~CLONE_NEWCGROUP, fds)
-    if pid == 0:
-        parent.close()
-        try:
-            _enter_cgroup(fds, joined)
-            k.prctl(PR_SET_DUMPABLE, 0)
-            _stdio(job)
-        except BaseException as e:
-            _report(child, e)
-            os._exit(1)
-        _stage2(k, job, child)
+    Non-dumpable first, as in stage 1, before any setns (no container process exists yet).
+    We move the child into its cgroup *while* it sets itself up (cgroup.procs writes are slow:
+    each waits for an RCU grace period), so the child must wait for our "cgroup" message
+    before it execs, and must unshare its cgroup namespace only then (the job's flags never
+    include it here)."""
+    ns_fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), kind) for kind, path in job.join]
+    pid = -1
+    try:
+        pid, joined = _clone(k, job.clone_flags & ~CLONE_NEWCGROUP, fds)
+        if pid == 0:
+            parent.close()
+            try:
+                _enter_cgroup(fds, joined)
+                k.prctl(PR_SET_DUMPABLE, 0)
+                for fd, kind in ns_fds:
+                    k.setns(fd, NAMESPACES[kind][0])
+                _close([fd for fd, _ in ns_fds])
+                _stdio(job)
+            except BaseException as e:
+                _report(child, e)
+                os._exit(1)
+            _stage2(k, job, child)
+    finally:
+        if pid != 0:  # the parent's copies (stage 2 closed its own before it went on)
+            _close([fd for fd, _ in ns_fds])
     child.close()
     _join_cgroup(job, pid, parent, joined)
     return pid

@@ -107,6 +107,18 @@ def _exercise() -> None:
     _mod, parser = cli.parser_for("run")
     sample = ["--rm", "-e", "A=B", "-p", "8080:80", "-l", "a=b", "--memory", "64m", "img", "true"]
     build_config(parser.parse_args(sample))
+    import sqlite3
+
+    sqlite3.connect(":memory:").close()  # the library's one-time set-up (no file stays open)
+    # Docker's default seccomp profile for the default capabilities, rendered and compiled to
+    # BPF once (libseccomp loads here: no threads); supervisors inherit the in-process memo.
+    from dockyard.container.seccomp import from_security_opts
+    from dockyard.container.spec import capabilities
+    from dockyard.linux.seccomp import compile_filter
+
+    profile = from_security_opts(None, capabilities({}), privileged=False)
+    if profile is not None:
+        compile_filter(profile)
 
 
 def _package_dirs() -> list[str]:
@@ -370,6 +382,18 @@ class Server:
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        # Our own copy of the connection, to report the exit code the moment the command is
+        # done (the server reports it again after reaping us; the caller takes the first).
+        # Processes the command forks (a supervisor, a container) must not keep it open.
+        report = os.dup(conn.fileno())
+        held = [report]  # in a child: closed once, then forgotten (the number may be reused)
+
+        def drop() -> None:
+            if held[0] >= 0:
+                _close_quietly(held[0])
+                held[0] = -1
+
+        os.register_at_fork(after_in_child=drop)
         conn.close()
         assert self.sock is not None
         self.sock.close()
@@ -412,7 +436,14 @@ class Server:
             code = 130
         finally:
             _finish()
+        with contextlib.suppress(OSError):
+            os.write(report, f"X{code}\n".encode())
         return code
+
+
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _finish() -> None:

@@ -86,7 +86,7 @@ class Prefork:
     on the other core.
 
     Fork it before the CLI opens any database (the child opens its own engine on `root`).
-    The child detaches at once (new session, second fork) and waits for `go`; `close()`
+    The child detaches at once (a session of its own) and waits for `go`; `close()`
     without `go` makes it exit. It holds the write ends of three pipes from the start — the
     container's stdout, stderr and exit status, read here as `out`, `err`, `status` — and
     uses them if `go` says the CLI is attached."""
@@ -110,10 +110,10 @@ class Prefork:
         msg = json.dumps({"cid": cid, "attach": attach, "stdin": stdin})
         os.write(self._go, msg.encode())
         os.close(self._go)
-        pid, ready = self.pid, self._ready
+        ready = self._ready
         self._go = self._ready = -1
-        self.pid = 0
-        _await_start(pid, ready, cid)
+        self.pid = 0  # our child until we exit (the CLI does soon): not waited for
+        _await_start(0, ready, cid)
 
     def close(self) -> None:
         """Tell a supervisor that never got `go` to exit; close this side's pipe ends."""
@@ -134,9 +134,11 @@ def _preforked(root: str | None, attach_fds: tuple[int, int, int], go_r: int, re
     the container's ID, then supervise it (never returns)."""
     code = 1
     try:
+        # A session of its own (no terminal signals), but no second fork: that would cost a
+        # fork of a large process on the start path. The supervisor never opens a terminal
+        # device (a pty master reaches it over a socket), so leading a session is harmless;
+        # it stays the CLI's child until the CLI exits (soon), then init's.
         os.setsid()
-        if os.fork():
-            os._exit(0)
         saved_stdin = _detach_stdio(keep_stdin=True)
         svc = _warm_up(root)
         with os.fdopen(go_r, "rb") as f:
@@ -218,7 +220,10 @@ def _run_supervisor(
 
 
 def _await_start(pid: int, ready: int, cid: str) -> None:
-    os.waitpid(pid, 0)
+    """Wait for the supervisor's start report (`pid`: the intermediate child of a double
+    fork, reaped first; 0 for a pre-forked supervisor)."""
+    if pid:
+        os.waitpid(pid, 0)
     with os.fdopen(ready, "rb") as f:
         msg = f.read()
     if not msg:

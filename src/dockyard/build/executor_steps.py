@@ -217,10 +217,17 @@ def _cache_dir(b: Builder, cache_id: str, mode: int | None, uid: int | None,
                gid: int | None) -> str:  # fmt: skip
     name = hashlib.sha256(cache_id.encode()).hexdigest()[:32]
     path = b.build_root / "cache-mounts" / name
-    if not path.is_dir():
-        path.mkdir(parents=True, mode=0o755)
-        os.chmod(path, mode if mode is not None else 0o755)
-        os.chown(path, uid or 0, gid or 0)
+    if not path.is_dir():  # made aside and renamed in: stages in other workers may race us
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{name}.{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(mode=0o755)
+        os.chmod(tmp, mode if mode is not None else 0o755)
+        os.chown(tmp, uid or 0, gid or 0)
+        try:
+            os.rename(tmp, path)  # replaces only an empty directory: another racer's
+        except OSError:  # it is in use already (not empty): theirs stays
+            shutil.rmtree(tmp, ignore_errors=True)
     return str(path)
 
 

@@ -25,7 +25,8 @@ def pid_of(root: Path) -> int | None:
 def warm(dockyard: str, root: Path, env: dict[str, str] | None = None, timeout: float = 30) -> None:
     if (env or os.environ).get("DOCKYARD_SERVER", "1") == "0":
         return
-    subprocess.run([dockyard, "--root", str(root), "version"], env=env, capture_output=True)
+    for _ in range(2):  # a root's second command starts its server
+        subprocess.run([dockyard, "--root", str(root), "version"], env=env, capture_output=True)
     end = time.monotonic() + timeout
     while not (pid_of(root) and (root / "cli.sock").exists()):
         if time.monotonic() > end:

@@ -41,6 +41,27 @@ IDLE_DEFAULT = 600.0
 MAX_REQUEST = 4 << 20
 
 
+WARM_AFTER = 600.0  # a second in-process command within this many seconds starts a server
+
+
+def maybe_start(root: str) -> None:
+    """After an in-process command: start a server for `root` if this root was used recently
+    too (`<root>/cli.used`), so a root used once (a script's scratch root, a test's temp
+    root) never costs a server's start-up (~0.4 s of CPU)."""
+    marker = os.path.join(root, "cli.used")
+    try:
+        recent = time.time() - os.stat(marker).st_mtime < WARM_AFTER
+    except OSError:
+        recent = False
+    try:
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.utime(marker)
+    except OSError:
+        return  # no root (the command failed early) or not ours to write
+    if recent:
+        spawn_detached(root)
+
+
 def spawn_detached(root: str) -> None:
     """Start a server for `root` in the background (best effort; returns at once).
 

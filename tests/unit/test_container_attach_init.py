@@ -125,8 +125,6 @@ def test_relay_for_a_container_without_stdin(tmp_path: Path) -> None:
         stdout = -1
 
     assert attachserve.for_run(tmp_path, Run(), {"OpenStdin": True}, -1) is None
-    Run.tty = True
-    assert attachserve.for_run(tmp_path, Run(), {"OpenStdin": False}, -1) is None
 
 
 # -- --init ----------------------------------------------------------------------------------

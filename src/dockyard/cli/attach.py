@@ -7,7 +7,8 @@ to the container (`--sig-proxy`, default true, not with a tty). Standard input (
 `--no-stdin`) goes to the container when it was started with `-i`: to the supervisor's
 `attach.sock` (`container.attachserve`), which writes it to the container's stdin. With `-t` the
 terminal is put in raw mode and the detach keys (`--detach-keys`, default ctrl-p,ctrl-q) leave
-the container running; without `-t` every byte is passed on, as Docker does.
+the container running; without `-t` every byte is passed on, as Docker does. With `-t` and a
+terminal, its size is sent to the container's pty on attaching and on every SIGWINCH.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dockyard.cli import Context
 
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
 
 HELP = "Attach local standard input, output, and error streams to a running container"
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -91,7 +93,7 @@ class EscapeFilter:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from dockyard.cli.run import _proxy_signals, _raw_terminal
+    from dockyard.cli.run import _proxy_signals, _raw_terminal, follow_terminal_size
     from dockyard.container import attachserve
     from dockyard.container.logs import follow
     from dockyard.errors import Conflict
@@ -113,8 +115,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     following = threading.Event()  # the log's starting point is taken: input may go now
     feeder = _StdinFeeder(conn, keys, following) if conn is not None else None
 
+    unwatch: list[Callable[[], None]] = []
+
     def alive() -> bool:
         following.set()
+        if tty and not unwatch:  # once output is followed: a redraw it causes is seen
+            unwatch.append(follow_terminal_size(ctx, c.id))
         return not (feeder and feeder.detached.is_set()) and svc.supervisor_alive(c.id)
 
     restore = _raw_terminal() if tty and feeder is not None and os.isatty(0) else None
@@ -127,6 +133,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             sink.write(line.data)
             sink.flush()
     finally:
+        for stop in unwatch:
+            stop()
         if restore is not None:
             restore()
         if conn is not None:

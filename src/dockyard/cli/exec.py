@@ -28,6 +28,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from dockyard.container.exec import exec_process
     from dockyard.container.supervisor import exit_code_for
     from dockyard.errors import DockyardError, NotFound
+    from dockyard.linux.pty import terminal_size
 
     if not args.command:
         ctx.err.write('"dockyard exec" requires at least 2 arguments.\n')
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             tty=args.tty,
             privileged=args.privileged,
             detach=args.detach,
+            console_size=terminal_size() if args.tty else None,
         )
     except NotFound as e:
         if "No such container" in str(e):

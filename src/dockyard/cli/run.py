@@ -1,4 +1,8 @@
-"""`dockyard run`: create a container from an image and start it, attached or detached (-d)."""
+"""`dockyard run`: create a container from an image and start it, attached or detached (-d).
+
+With `-t` and a terminal, the container's pty gets this terminal's size from the start
+(HostConfig.ConsoleSize, as Docker's CLI sets it), and, attached, every later size (SIGWINCH)
+through the supervisor's resize socket (`container.attachserve`)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from dockyard.cli import Context
 from dockyard.cli._runopts import USAGE_EXIT, add_run_flags, build_config, ensure_image
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dockyard.container.supervisor import Attach
 
 HELP = "Create and run a new container from an image"
@@ -34,6 +40,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     try:
         try:
             config, host = build_config(args)
+            if args.tty:
+                _console_size(host)
             ensure_image(ctx, args.image, args.pull, args.platform)
             c = ctx.engine.containers.create(args.image, config, host, name=args.name)
         except DockyardError as e:
@@ -111,6 +119,7 @@ def _attached(ctx: Context, cid: str, pipes: _Pipes, *, tty: bool, proxy: str, s
 
     interactive = pipes.stdin
     restore = _raw_terminal() if tty and interactive and os.isatty(0) else None
+    unwatch = None
     try:
         try:
             start()
@@ -119,12 +128,16 @@ def _attached(ctx: Context, cid: str, pipes: _Pipes, *, tty: bool, proxy: str, s
             return e.exit_code if e.exit_code != 1 else USAGE_EXIT
         if proxy != "false" and not tty:
             _proxy_signals(ctx, cid)
+        if tty:
+            unwatch = follow_terminal_size(ctx, cid)
         _relay(pipes.out_r, pipes.err_r)
         pipes.out_r = pipes.err_r = -1
         with os.fdopen(pipes.st_r, "rb") as f:
             pipes.st_r = -1
             data = f.read().strip()
     finally:
+        if unwatch is not None:
+            unwatch()
         if restore:
             restore()
     if not data:
@@ -166,6 +179,25 @@ def _proxy_signals(ctx: Context, cid: str) -> None:
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(s, forward)
+
+
+def _console_size(host: dict[str, Any]) -> None:
+    """HostConfig.ConsoleSize ([rows, cols]) from this terminal, as Docker's CLI sets it."""
+    from dockyard.linux.pty import terminal_size
+
+    size = terminal_size()
+    if size is not None:
+        host["ConsoleSize"] = list(size)
+
+
+def follow_terminal_size(ctx: Context, cid: str) -> Callable[[], None]:
+    """Send this terminal's size to the `-t` container `cid` now and on every SIGWINCH;
+    return the function that stops it."""
+    from dockyard.container.attachserve import send_size
+    from dockyard.linux.pty import watch_winsize
+
+    directory = ctx.engine.containers.dir(cid)
+    return watch_winsize(lambda rows, cols: send_size(directory, rows, cols))
 
 
 def _raw_terminal() -> Any:

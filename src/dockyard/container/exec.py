@@ -4,11 +4,14 @@ The process object starts from the container's own (its environment, user, capab
 rlimits, as written in the container's bundle) and takes the overrides `exec` allows: args,
 extra env, user, working directory, tty, privileged. The runtime forks it from this process
 into the container's namespaces and cgroup; stdio is this process's own, or a pty relayed
-here with `-t`.
+here with `-t`. This process holds that pty's master: its initial size is the caller's
+`console_size` (`process.consoleSize`, applied by the runtime before the process starts), and
+while relaying it follows this process's terminal (SIGWINCH).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -30,8 +33,10 @@ def exec_process(
     tty: bool = False,
     privileged: bool = False,
     detach: bool = False,
+    console_size: tuple[int, int] | None = None,
 ) -> int:
-    """Run `args` in the container: its exit code, or 0 when `detach`."""
+    """Run `args` in the container: its exit code, or 0 when `detach`. `console_size`:
+    (rows, cols) of the pty with `tty`."""
     from dockyard.container.spec import all_caps, resolve_user
 
     c = svc.get(name_or_id)
@@ -44,6 +49,9 @@ def exec_process(
     proc: dict[str, Any] = dict(spec["process"])
     proc["args"] = list(args)
     proc["terminal"] = tty
+    proc.pop("consoleSize", None)
+    if tty and console_size is not None:
+        proc["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
     merged: dict[str, str] = {}
     for e in [*proc.get("env", []), *(env or [])]:
         k, _, v = e.partition("=")
@@ -81,9 +89,16 @@ def _detached_stdio(fn: Any) -> None:
 
 
 def _exec_tty(rt: Any, cid: str, proc: dict[str, Any], detach: bool) -> int:
-    """Run with a pty: the runtime sends the master over a console socket; relay it here."""
+    """Run with a pty: the runtime sends the master over a console socket; relay it here.
+
+    The runtime starts it detached (it returns at once, with the pid) and leaves it to the
+    nearest subreaper: this process becomes one first, so that it can wait for the exit code."""
     from dockyard.linux.pty import recv_fd
 
+    if not detach:
+        from dockyard.linux.kernel import PR_SET_CHILD_SUBREAPER, RealKernel
+
+        RealKernel().prctl(PR_SET_CHILD_SUBREAPER, 1)
     with tempfile.TemporaryDirectory(prefix="dockyard-exec-") as tmp:
         path = os.path.join(tmp, "console.sock")
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -105,6 +120,13 @@ def _relay_pty(master: int, pid: int) -> int:
     import termios
     import tty
 
+    from dockyard.linux.pty import set_winsize, watch_winsize
+
+    def resize(rows: int, cols: int) -> None:
+        with contextlib.suppress(OSError):
+            set_winsize(master, rows, cols)
+
+    unwatch = watch_winsize(resize)
     restore = None
     if os.isatty(0):
         old = termios.tcgetattr(0)
@@ -133,6 +155,7 @@ def _relay_pty(master: int, pid: int) -> int:
                         continue
                     os.write(master, data)
     finally:
+        unwatch()
         if restore is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, restore)
         sel.close()

@@ -299,6 +299,10 @@ def build_spec(
         # Docker gives a non-root user no effective or permitted capabilities.
         process["capabilities"]["effective"] = []
         process["capabilities"]["permitted"] = []
+    size = hc.get("ConsoleSize") or []  # Docker's [height, width], set by `run -t`
+    valid = len(size) == 2 and all(type(n) is int and 0 < n < 65536 for n in size)
+    if process["terminal"] and valid:
+        process["consoleSize"] = {"height": size[0], "width": size[1]}
     namespaces: list[dict[str, str]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if netns is not None:
         namespaces.append({"type": "network", "path": netns} if netns else {"type": "network"})

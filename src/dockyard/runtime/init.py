@@ -112,11 +112,21 @@ class InitChild:
 
         assert self.console is not None
         master, slave = open_pty()
+        _console_size(master, self.spec["process"])
         rootfs.make_console(k, "/", slave)
         send_fd(self.console, master, slave)
         os.close(master)
         self.console.close()
         return slave
+
+
+def _console_size(master: int, proc: dict[str, Any]) -> None:
+    """Apply `process.consoleSize` to a new pty, before the process can read it (as runc)."""
+    size = proc.get("consoleSize")
+    if size:
+        from dockyard.linux.pty import set_winsize
+
+        set_winsize(master, int(size.get("height", 0)), int(size.get("width", 0)))
 
 
 def _preload(spec: dict[str, Any], console: bool) -> None:
@@ -150,6 +160,7 @@ class ExecChild:
             from dockyard.linux.pty import open_pty, send_fd
 
             master, slave = open_pty()
+            _console_size(master, self.proc)
             send_fd(self.console, master, slave)
             os.close(master)
             self.console.close()

@@ -1,0 +1,184 @@
+"""Terminal sizes of `-t` containers: `run -it`, `run -t`, `exec -it` and `attach` give the
+container's pty the size of the user's terminal from the start, and follow its changes
+(SIGWINCH to the `dockyard` process, which forwards it to its worker).
+
+The CLI runs under a pty made here (its stdin, stdout and stderr), with a window size set on
+its master. Each test has its own state root with the busybox image and leaves no container
+or mount behind.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.linux.pty import set_winsize
+from tests.cli import DOCKYARD, dy
+from tests.images import BASE_CHANGES, write_busybox_rootfs
+
+pytestmark = pytest.mark.root
+NET = ("--network", "none")
+
+
+def wait_for(name: str) -> str:
+    """Shell code that waits until `/tmp/<name>` exists (made by `dockyard exec ... touch`)."""
+    return f"while [ ! -e /tmp/{name} ]; do sleep 0.05; done"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[Path]:
+    state = tmp_path / "state"
+    tar = tmp_path / "rootfs.tar"
+    with tar.open("wb") as f:
+        write_busybox_rootfs(f)
+    args = [a for c in BASE_CHANGES for a in ("--change", c)]
+    dy(state, "import", *args, str(tar), "bb")
+    try:
+        yield state
+    finally:
+        ids = dy(state, "ps", "-aq", "--no-trunc", check=False).out.split()
+        if ids:
+            dy(state, "rm", "-f", *ids, check=False)
+        with open("/proc/mounts") as f:
+            left = [line for line in f if str(state) in line]
+        assert not left, left
+
+
+class Term:
+    """A `dockyard` command running on a new pty of `rows` x `cols`."""
+
+    def __init__(self, root: Path, *args: str, rows: int, cols: int, env: dict[str, str]) -> None:
+        self.master, slave = os.openpty()
+        set_winsize(self.master, rows, cols)
+        self.buf = b""
+        try:
+            self.p = subprocess.Popen(
+                [DOCKYARD, "--root", str(root), *args],
+                stdin=slave, stdout=slave, stderr=slave, env={**os.environ, **env},
+            )  # fmt: skip
+        except BaseException:
+            os.close(self.master)
+            raise
+        finally:
+            os.close(slave)
+
+    def resize(self, rows: int, cols: int) -> None:
+        set_winsize(self.master, rows, cols)
+        self.p.send_signal(signal.SIGWINCH)  # as the terminal (emulator) would
+
+    def expect(self, needle: bytes, timeout: float = 20.0) -> bytes:
+        """Read output until `needle`; return what came before it, consume through it."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{needle!r} not seen in {self.buf!r}")
+            ready, _, _ = select.select([self.master], [], [], left)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # EIO: every slave closed (the command is done)
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"EOF before {needle!r}: {self.buf!r}")
+            self.buf += chunk
+        before, _, self.buf = self.buf.partition(needle)
+        return before
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.p.wait(timeout=timeout)
+
+    def close(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        os.close(self.master)
+
+
+@pytest.fixture(params=["server", "no-server"])
+def env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """With the command server (the launcher forwards SIGWINCH to its worker) and without."""
+    return {"DOCKYARD_SERVER": "0"} if request.param == "no-server" else {}
+
+
+def test_run_it_starts_with_the_terminal_size(root: Path, env: dict[str, str]) -> None:
+    t = Term(root, "run", "-it", "--rm", *NET, "bb", "stty", "size", rows=33, cols=111, env=env)
+    try:
+        t.expect(b"33 111")
+        assert t.wait() == 0
+    finally:
+        t.close()
+    assert dy(root, "ps", "-aq").out == ""
+
+
+def test_run_t_without_i_starts_with_the_terminal_size(root: Path) -> None:
+    t = Term(root, "run", "-t", "--rm", *NET, "bb", "stty", "size", rows=20, cols=70, env={})
+    try:
+        t.expect(b"20 70")
+        assert t.wait() == 0
+    finally:
+        t.close()
+
+
+def test_run_it_follows_the_terminal_size(root: Path, env: dict[str, str]) -> None:
+    script = f"trap 'echo size=$(stty size)' WINCH; echo ready; {wait_for('stop')}; echo bye"
+    args = ("run", "-it", "--rm", *NET, "--name", "rz", "bb", "sh", "-c", script)
+    t = Term(root, *args, rows=33, cols=111, env=env)
+    try:
+        t.expect(b"ready")
+        t.resize(40, 132)
+        t.expect(b"size=40 132")
+        t.resize(25, 81)
+        t.expect(b"size=25 81")
+        dy(root, "exec", "rz", "touch", "/tmp/stop")
+        t.expect(b"bye")
+        assert t.wait() == 0
+    finally:
+        t.close()
+
+
+def test_exec_it_has_and_follows_the_terminal_size(root: Path, env: dict[str, str]) -> None:
+    dy(root, "run", "-d", "-t", *NET, "--name", "ex", "bb", "sh", "-c", wait_for("end"))
+    for _ in range(3):  # the size is there before the process starts: never "0 0"
+        t = Term(root, "exec", "-it", "ex", "stty", "size", rows=33, cols=111, env=env)
+        try:
+            assert b"0 0" not in t.expect(b"33 111")
+            assert t.wait() == 0
+        finally:
+            t.close()
+    script = f"trap 'echo size=$(stty size)' WINCH; echo ready; {wait_for('stop')}; echo bye"
+    t = Term(root, "exec", "-it", "ex", "sh", "-c", script, rows=33, cols=111, env=env)
+    try:
+        t.expect(b"ready")
+        t.resize(44, 99)
+        t.expect(b"size=44 99")
+        dy(root, "exec", "ex", "touch", "/tmp/stop")
+        t.expect(b"bye")
+        assert t.wait() == 0
+    finally:
+        t.close()
+    dy(root, "rm", "-f", "ex")
+
+
+def test_attach_sends_the_size_on_attach_and_on_change(root: Path, env: dict[str, str]) -> None:
+    script = f"trap 'echo size=$(stty size)' WINCH; {wait_for('stop')}; echo bye"
+    dy(root, "run", "-d", "-it", *NET, "--name", "at", "bb", "sh", "-c", script)
+    t = Term(root, "attach", "at", rows=30, cols=100, env=env)
+    try:
+        t.expect(b"size=30 100")  # a size on attaching (the pty had none: a change)
+        t.resize(31, 101)
+        t.expect(b"size=31 101")
+        dy(root, "exec", "at", "touch", "/tmp/stop")
+        t.expect(b"bye")
+        assert t.wait() == 0
+    finally:
+        t.close()
+    dy(root, "rm", "-f", "at")

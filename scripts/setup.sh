@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(busybox-static iproute2 nftables docker-registry runc crun podman skopeo umoci uidmap
-      python3-venv ca-certificates tini)
+      python3-venv ca-certificates tini git openssh-client)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -31,16 +32,31 @@ def dy(root: Path, *args: str, input: bytes | None = None, check: bool = True) -
 
 
 def stop_server(root: Path, timeout: float = 10.0) -> None:
-    """End the command server of `root`, if one runs, and wait until it is gone (for tests that
-    check that no process is left mentioning their state root)."""
-    try:
-        pid = int((root / "cli.pid").read_text())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+    """End every command server of `root` (also one still starting up) and wait until they are
+    gone: for tests that check that no process is left mentioning their state root."""
     deadline = time.monotonic() + timeout
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        pids = _servers_of(root)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        if pids:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 0.3:  # none, and none appeared meanwhile
+            return
         time.sleep(0.02)
+
+
+def _servers_of(root: Path) -> list[int]:
+    want = str(root).encode()
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"dockyard.cli.server" in cmd and want in cmd:
+                out.append(int(entry))
+    return out

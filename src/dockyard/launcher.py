@@ -72,16 +72,31 @@ def encode_request(argv: list[str]) -> bytes:
     return b"\0".join(f.encode("utf-8", "surrogateescape") for f in fields)
 
 
-def main() -> int:
-    argv = sys.argv[1:]
+def main(args: list[str] | None = None) -> int:
+    """The console script (`args` None: exits the process as soon as the server's worker is
+    done), or a call with explicit arguments (returns the exit code)."""
+    argv = sys.argv[1:] if args is None else list(args)
     if not server_enabled():
         return _in_process(argv, spawn=None)
     root = state_root(argv)
     path = os.path.join(os.path.abspath(root), SOCKET_NAME)
     rc = _via_server(path, argv)
     if rc is not None:
+        if args is None:
+            _exit_now(rc)
         return rc
     return _in_process(argv, spawn=root)
+
+
+def _exit_now(code: int) -> None:
+    """Exit at once: an interpreter's orderly teardown costs milliseconds per command and this
+    process has nothing to clean up (the worker flushed the command's output itself)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # let the normal exit report it
+    os._exit(code)
 
 
 def _in_process(argv: list[str], spawn: str | None) -> int:

@@ -202,6 +202,10 @@ class Server:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        # the pid file names us from now on (while we load, too): SIGTERM stops a server
+        # at any stage, and `close` removes the file only while it is still ours
+        with open(os.path.join(self.root, "cli.pid"), "w") as f:
+            f.write(f"{os.getpid()}\n")
         return True
 
     def bind(self) -> None:
@@ -217,12 +221,10 @@ class Server:
         s.listen(128)
         os.rename(tmp, self.path)
         self.sock = s
-        with open(os.path.join(self.root, "cli.pid"), "w") as f:
-            f.write(f"{os.getpid()}\n")
 
     def close(self) -> None:
+        self._unlink_own()
         if self.sock is not None:
-            self._unlink_own()
             self.sock.close()
             self.sock = None
 
@@ -524,13 +526,13 @@ def serve(root: str) -> int:
     server = Server(root)
     if not server.lock():
         return 0  # another server runs for this root
-    server.watch = ChangeWatch.open(_package_dirs(), ".py")  # before the imports it guards
-    preload()
-    if _threads() != 1:  # a library started threads: forking workers would not be safe
-        sys.stderr.write("dockyard command server: not single-threaded after preload\n")
-        return 1
-    server.bind()
     try:
+        server.watch = ChangeWatch.open(_package_dirs(), ".py")  # before the imports it guards
+        preload()
+        if _threads() != 1:  # a library started threads: forking workers would not be safe
+            sys.stderr.write("dockyard command server: not single-threaded after preload\n")
+            return 1
+        server.bind()
         server.loop()
     finally:
         server.close()

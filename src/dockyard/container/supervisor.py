@@ -318,6 +318,8 @@ def _report(attach: Attach | None, code: int) -> None:
     for fd in (attach.stdout, attach.stderr, attach.status):
         with contextlib.suppress(OSError):
             os.close(fd)
+    with contextlib.suppress(OSError):
+        os.nice(10)  # what is left (unmount, removal) must not slow the CLI that is exiting now
 
 
 def _stdin_relay(svc: ContainerService, cid: str, run: object, cli_stdin: int) -> StdinRelay | None:

@@ -266,3 +266,16 @@ def test_container_prune(root: Path) -> None:
     assert "Deleted Containers:" in out
     assert dy(root, "ps", "-a", "--format", "{{.Names}}").out.split() == ["up"]
     assert dy(root, "container", "prune", "-f").out == "Total reclaimed space: 0B\n"
+
+
+def test_a_command_that_cannot_start_leaves_a_created_record(root: Path) -> None:
+    """The supervisor records "running" while the init sets itself up; when the init then
+    fails (no such command), the record is what Docker shows: created, exit 127, never
+    started."""
+    args = ["--pull", "never", "--name", "bad", "--network", "none", "bb", "/nonexistent"]
+    r = dy(root, "run", *args, check=False)
+    assert r.rc == 127 and "no such file" in r.err
+    fmt = "{{.State.Status}} {{.State.ExitCode}} {{.State.StartedAt}} {{.State.Pid}}"
+    out = dy(root, "inspect", "--format", fmt, "bad").out.split()
+    assert out == ["created", "127", "0001-01-01T00:00:00Z", "0"]
+    dy(root, "rm", "bad")

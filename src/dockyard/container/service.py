@@ -407,14 +407,43 @@ class ContainerService:
                 sin = os.open(os.devnull, os.O_RDONLY)
             child_fds = (sin, out_w, err_w)
             parent_fds = (out_r, err_r)
+
+        def running(r: Container, pid: int) -> None:
+            r.state = State(
+                status="running",
+                pid=pid,
+                started_at=rfc3339(),
+                finished_at=ZERO_TIME,
+                supervisor_pid=os.getpid(),
+                supervisor_start=start_time(os.getpid()) or 0,
+                init_start=start_time(pid) or 0,
+                health=r.state.health,
+            )
+            r.network = {**(r.network or {}), "Settings": net.settings}
+
+        before = c.state
+        recorded: list[int] = []
+
+        def spawned(pid: int) -> None:
+            # recorded while the init sets itself up (it runs on the other core), not after
+            # `start`: the record is written before the process can exit, and costs no time
+            self._update(cid, lambda r: running(r, pid))
+            recorded.append(pid)
+
         saved = [os.dup(i) for i in (0, 1, 2)]
         try:
             for i, fd in enumerate(child_fds):
                 os.dup2(fd, i, inheritable=True)
-            pid = rt.create(cid, str(bundle), console_socket=console.path if console else None)
+            pid = rt.create(
+                cid, str(bundle), console_socket=console.path if console else None,
+                on_spawned=spawned,
+            )  # fmt: skip
             if console is not None:
                 parent_fds = (console.receive(), -1)
         except BaseException:
+            if recorded:  # the init is gone again: the record says what it said before
+                with contextlib.suppress(Exception):
+                    self._update(cid, lambda r: setattr(r, "state", before))
             for fd in (*parent_fds, keep):
                 if fd >= 0:
                     os.close(fd)
@@ -430,22 +459,14 @@ class ContainerService:
                 os.close(fd)
             for fd in set(child_fds):
                 os.close(fd)
-        rt.start(cid)
-
-        def running(r: Container) -> None:
-            r.state = State(
-                status="running",
-                pid=pid,
-                started_at=rfc3339(),
-                finished_at=ZERO_TIME,
-                supervisor_pid=os.getpid(),
-                supervisor_start=start_time(os.getpid()) or 0,
-                init_start=start_time(pid) or 0,
-                health=r.state.health,
-            )
-            r.network = {**(r.network or {}), "Settings": net.settings}
-
-        self._update(cid, running)
+        try:
+            rt.start(cid)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._update(cid, lambda r: setattr(r, "state", before))
+            raise
+        if not recorded:  # a runtime that did not call `on_spawned`
+            self._update(cid, lambda r: running(r, pid))
         return Running(
             pid=pid,
             stdout=parent_fds[0],

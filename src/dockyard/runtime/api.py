@@ -11,6 +11,7 @@ the container process's stdin/stdout/stderr fds, by default the caller's own.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -25,8 +26,13 @@ class Runtime(Protocol):
         console_socket: str | None = None,
         pid_file: str | None = None,
         stdio: tuple[int, int, int] | None = None,
+        on_spawned: Callable[[int], None] | None = None,
     ) -> int:
-        """Create the container (init waits for `start`); returns the init's host pid."""
+        """Create the container (init waits for `start`); returns the init's host pid.
+
+        `on_spawned(pid)` is called once the init exists, possibly while it still sets itself
+        up (the native runtime: the caller's work overlaps the init's); raising from it
+        aborts the create."""
         ...
 
     def start(self, container_id: str) -> None: ...

@@ -9,10 +9,12 @@ said); `run` and foreground `exec` inherit our stdio, as the container's I/O goe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.errors import Conflict, DockyardError, FailedPrecondition, NotFound, Unavailable
@@ -52,9 +54,11 @@ class ExternalRuntime:
         console_socket: str | None = None,
         pid_file: str | None = None,
         stdio: tuple[int, int, int] | None = None,
+        on_spawned: Callable[[int], None] | None = None,
     ) -> int:
         """The container's init inherits our stdio (as with runc itself), so the binary's
-        errors are read from a JSON --log file, not from a pipe the init would hold open."""
+        errors are read from a JSON --log file, not from a pipe the init would hold open.
+        `on_spawned` runs once the binary has created the container."""
         with tempfile.TemporaryDirectory() as tmp:
             pf = pid_file or os.path.join(tmp, "pid")
             log = os.path.join(tmp, "log.json")
@@ -66,7 +70,15 @@ class ExternalRuntime:
             if code != 0:
                 raise _error(self.name, ("create",), _log_errors(log))
             with open(pf) as f:
-                return int(f.read().strip())
+                pid = int(f.read().strip())
+        if on_spawned is not None:
+            try:
+                on_spawned(pid)
+            except BaseException:
+                with contextlib.suppress(DockyardError):
+                    self.delete(container_id, force=True)
+                raise
+        return pid
 
     def start(self, container_id: str) -> None:
         self._call("start", container_id)

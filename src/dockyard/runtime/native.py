@@ -75,11 +75,15 @@ class NativeRuntime:
         pid_file: str | None = None,
         started: bool = False,
         stdio: tuple[int, int, int] | None = None,
+        on_spawned: Callable[[int], None] | None = None,
     ) -> int:
         """Create the container; its init waits for `start` (unless `started`). Returns its pid.
 
-        `stdio`: fds to become the init's stdin/stdout/stderr (default: ours, as runc)."""
-        record = self._create(container_id, bundle, console_socket, pid_file, started, stdio)
+        `stdio`: fds to become the init's stdin/stdout/stderr (default: ours, as runc).
+        `on_spawned(pid)`: called while the init sets itself up (see `api.Runtime.create`)."""
+        record = self._create(
+            container_id, bundle, console_socket, pid_file, started, stdio, on_spawned=on_spawned
+        )
         pid: int = record["pid"]
         return pid
 
@@ -92,6 +96,7 @@ class NativeRuntime:
         started: bool,
         stdio: tuple[int, int, int] | None,
         loaded: Spec | None = None,
+        on_spawned: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         """`create`, returning the state record it saved (`loaded`: the bundle's spec, if the
         caller has read it already)."""
@@ -116,7 +121,9 @@ class NativeRuntime:
             fifo = None if started else os.path.join(statedir, EXEC_FIFO)
             if fifo:
                 os.mkfifo(fifo, 0o622)
-            pid = self._spawn_init(spec, bundle, container_id, cg, fifo, console_socket, stdio)
+            pid = self._spawn_init(
+                spec, bundle, container_id, cg, fifo, console_socket, stdio, on_spawned
+            )
             record = {
                 "id": container_id,
                 "pid": pid,
@@ -149,6 +156,7 @@ class NativeRuntime:
         fifo: str | None,
         console_socket: str | None,
         stdio: tuple[int, int, int] | None,
+        on_spawned: Callable[[int], None] | None = None,
     ) -> int:
         linux = spec.get("linux") or {}
         prepared = process.Prepared(spec["process"], _cap_limit(), linux, self.seccomp_cache)
@@ -176,6 +184,8 @@ class NativeRuntime:
             if flags & CLONE_NEWUSER:
                 launch.write_id_maps(pid, linux)
                 chan.send("go")
+            if on_spawned is not None:
+                on_spawned(pid)  # the caller's work, while the init mounts and pivots
             msg = (
                 chan.expect("ready")
                 if not hooks.hooks_of(spec, "prestart", "createRuntime")

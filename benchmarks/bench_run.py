@@ -155,11 +155,11 @@ class Bench:
             raise RuntimeError(f"podman load: {load.stderr}")
 
     def teardown(self) -> None:
-        _server.stop(self.root)
         with contextlib.suppress(Exception):
             ids = self.run_dy("ps", "-aq").split()
             if ids:
                 self.run_dy("rm", "-f", *ids)
+        _server.stop(self.root)  # after our last command (one in-process may start another)
         self.podman("rm", "-af", "-t", "0")
         runc_root = str(self.tmp / "runc")
         subprocess.run(["runc", "--root", runc_root, "delete", "-f", self.tag], capture_output=True)

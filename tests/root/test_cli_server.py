@@ -250,3 +250,14 @@ def test_server_leaves_with_its_owner(tmp_path: Path) -> None:
         owner.wait()
     _wait_gone(pid)
     assert not (r / "cli.sock").exists()
+
+
+def test_server_leaves_when_its_root_is_removed(tmp_path: Path) -> None:
+    r = tmp_path / "root"
+    for _ in range(2):  # a root's second command starts its server
+        dy(r, "images")
+    pid = _wait_server(r)
+    import shutil
+
+    shutil.rmtree(r)
+    _wait_gone(pid, timeout=15)

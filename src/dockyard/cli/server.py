@@ -19,7 +19,8 @@ Invariants:
 - One server per state root (an flock on `<root>/cli.lock`); the socket is bound under a
   temporary name and renamed into place, mode 0600, and only callers with our uid are served.
 - It exits after `DOCKYARD_SERVER_IDLE` seconds without a command (default 600), on SIGTERM,
-  and when the process named by `DOCKYARD_SERVER_OWNER` exits (test sessions use this).
+  when its socket file is removed or replaced (say, with the whole state root), and when the
+  process named by `DOCKYARD_SERVER_OWNER` exits (test sessions use this).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dockyard.launcher import PROTOCOL, SOCKET_NAME
 from dockyard.linux.inotify import ChangeWatch
 
 IDLE_DEFAULT = 600.0
+REACHABLE_CHECK = 5.0  # seconds between checks that our socket file still exists
 MAX_REQUEST = 4 << 20
 
 
@@ -182,6 +184,7 @@ class Server:
         self.path = os.path.join(root, SOCKET_NAME)
         self.lock_fd = -1
         self.sock: socket.socket | None = None
+        self.sock_ino = 0
         self.workers: dict[int, socket.socket] = {}  # worker pid -> its caller's connection
         self.stamp: dict[str, tuple[int, int]] = {}
         self.watch: ChangeWatch | None = None
@@ -221,12 +224,21 @@ class Server:
         s.listen(128)
         os.rename(tmp, self.path)
         self.sock = s
+        self.sock_ino = os.stat(self.path).st_ino
 
     def close(self) -> None:
         self._unlink_own()
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+    def _reachable(self) -> bool:
+        """Whether callers can still find us: our socket file is where we bound it."""
+        assert self.sock is not None
+        try:
+            return os.stat(self.path).st_ino == self.sock_ino
+        except OSError:
+            return False
 
     def _unlink_own(self) -> None:
         """Remove the socket and pid file if they are still ours (a newer server may have
@@ -265,10 +277,13 @@ class Server:
         conns: dict[int, tuple[int, socket.socket]] = {}  # conn fd -> (worker pid, conn)
         last = time.monotonic()
         while not stop:
-            timeout = None if self.workers else max(0.0, last + self.idle - time.monotonic())
-            events = poll.poll(None if timeout is None else int(timeout * 1000) + 1)
+            idle_left = last + self.idle - time.monotonic()
+            timeout = min(REACHABLE_CHECK, max(0.0, idle_left))
+            events = poll.poll(int(timeout * 1000) + 1)
             if not events and not self.workers and time.monotonic() - last >= self.idle:
                 break
+            if not events and not self._reachable():
+                break  # our socket is gone (the state root was removed): nobody can call
             for fd, _ev in events:
                 if fd == wake_r:
                     with contextlib.suppress(BlockingIOError):

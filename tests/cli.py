@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,3 +61,28 @@ def _servers_of(root: Path) -> list[int]:
             if b"dockyard.cli.server" in cmd and want in cmd:
                 out.append(int(entry))
     return out
+
+
+@contextlib.contextmanager
+def busybox_root(tmp: Path, name: str = "bb") -> Iterator[Path]:
+    """A state root under `tmp` with the busybox base image imported as `name`; on the way out
+    every container is removed and no mount of the root may be left."""
+    from tests.images import BASE_CHANGES, write_busybox_rootfs
+
+    state = tmp / "state"
+    tar = tmp / "rootfs.tar"
+    with tar.open("wb") as f:
+        write_busybox_rootfs(f)
+    args = [a for c in BASE_CHANGES for a in ("--change", c)]
+    dy(state, "import", *args, str(tar), name)
+    try:
+        yield state
+    finally:
+        ids = dy(state, "ps", "-aq", "--no-trunc", check=False).out.split()
+        if ids:
+            dy(state, "rm", "-f", *ids, check=False)
+        with open("/proc/mounts") as f:
+            left = [line for line in f if str(state) in line]
+        for cid in ids:
+            assert not Path(f"/sys/fs/cgroup/pids/dockyard/{cid}").exists()
+        assert not left, left

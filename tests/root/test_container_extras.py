@@ -16,31 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import DOCKYARD, dy
-from tests.images import BASE_CHANGES, write_busybox_rootfs
+from tests.cli import DOCKYARD, busybox_root, dy
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Iterator[Path]:
-    state = tmp_path / "state"
-    tar = tmp_path / "rootfs.tar"
-    with tar.open("wb") as f:
-        write_busybox_rootfs(f)
-    args = [a for c in BASE_CHANGES for a in ("--change", c)]
-    dy(state, "import", *args, str(tar), "bb")
-    try:
+    with busybox_root(tmp_path) as state:
         yield state
-    finally:
-        ids = dy(state, "ps", "-aq", "--no-trunc", check=False).out.split()
-        if ids:
-            dy(state, "rm", "-f", *ids, check=False)
-        with open("/proc/mounts") as f:
-            left = [line for line in f if str(state) in line]
-        for cid in ids:
-            assert not Path(f"/sys/fs/cgroup/pids/dockyard/{cid}").exists()
-        assert not left, left
 
 
 def _run(root: Path, *args: str) -> str:

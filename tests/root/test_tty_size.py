@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.linux.pty import set_winsize
-from tests.cli import DOCKYARD, dy
-from tests.images import BASE_CHANGES, write_busybox_rootfs
+from tests.cli import DOCKYARD, busybox_root, dy
 
 pytestmark = pytest.mark.root
 NET = ("--network", "none")
@@ -34,21 +33,8 @@ def wait_for(name: str) -> str:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Iterator[Path]:
-    state = tmp_path / "state"
-    tar = tmp_path / "rootfs.tar"
-    with tar.open("wb") as f:
-        write_busybox_rootfs(f)
-    args = [a for c in BASE_CHANGES for a in ("--change", c)]
-    dy(state, "import", *args, str(tar), "bb")
-    try:
+    with busybox_root(tmp_path) as state:
         yield state
-    finally:
-        ids = dy(state, "ps", "-aq", "--no-trunc", check=False).out.split()
-        if ids:
-            dy(state, "rm", "-f", *ids, check=False)
-        with open("/proc/mounts") as f:
-            left = [line for line in f if str(state) in line]
-        assert not left, left
 
 
 class Term:

@@ -13,7 +13,7 @@ under the container's lock (everything else).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -68,7 +68,10 @@ class Container:
         return [*(self.config.get("Entrypoint") or []), *(self.config.get("Cmd") or [])]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+        # what `dataclasses.asdict` gives, without its deep copy (json.dumps only reads)
+        d = dict(vars(self))
+        d["state"] = dict(vars(self.state))
+        return json.dumps(d, separators=(",", ":"), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Container:

@@ -12,7 +12,7 @@ The server holds no state (Dockyard stays daemonless: every fact is on disk unde
 it is a cache of imported modules. Without it everything works the same, only slower: when there
 is no server (or `DOCKYARD_SERVER=0`), the command runs in this process and, afterwards, if the
 same state root was used in the last ten minutes too, a server is started in the background for
-the next command (`server.maybe_start`; never when `DOCKYARD_SERVER=0`).
+the next command (`server_start.maybe_start`; never when `DOCKYARD_SERVER=0`).
 
 Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH that reach this process are
 forwarded to the worker. If this process dies, the server kills the worker (SIGKILL), as the
@@ -106,7 +106,7 @@ def _in_process(argv: list[str], spawn: str | None) -> int:
         return cli_main(argv)
     finally:
         if spawn is not None:
-            from dockyard.cli.server import maybe_start
+            from dockyard.cli.server_start import maybe_start
 
             maybe_start(spawn)
 

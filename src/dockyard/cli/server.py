@@ -6,6 +6,8 @@ forks a worker that takes the caller's stdin/stdout/stderr (passed as fds), argv
 working directory and umask, runs `dockyard.cli.main` exactly as the launcher would have in its own
 process, and exits with its code; the server reports `P<pid>` when the worker exists and
 `X<code>` when it has exited. A caller that goes away gets its worker killed (SIGKILL).
+The worker's side is `server_worker`, the one-time warm-up `server_preload`, and starting a
+server in the background `server_start`.
 
 Invariants:
 - Stateless: no database connection, lock or engine object is ever opened here (a fork must not
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib
 import os
 import select
 import signal
@@ -35,147 +36,17 @@ import socket
 import sys
 import time
 
+from dockyard.cli.server_preload import package_dirs, preload, stamp, threads, unchanged
+from dockyard.cli.server_start import maybe_start, spawn_detached
+from dockyard.cli.server_worker import run_worker
 from dockyard.launcher import PROTOCOL, SOCKET_NAME
 from dockyard.linux.inotify import ChangeWatch
+
+__all__ = ["Server", "maybe_start", "preload", "serve", "spawn_detached"]
 
 IDLE_DEFAULT = 600.0
 REACHABLE_CHECK = 5.0  # seconds between checks that our socket file still exists
 MAX_REQUEST = 4 << 20
-
-
-WARM_AFTER = 600.0  # a second in-process command within this many seconds starts a server
-
-
-def maybe_start(root: str) -> None:
-    """After an in-process command: start a server for `root` if this root was used recently
-    too (`<root>/cli.used`), so a root used once (a script's scratch root, a test's temp
-    root) never costs a server's start-up (~0.4 s of CPU)."""
-    marker = os.path.join(root, "cli.used")
-    try:
-        recent = time.time() - os.stat(marker).st_mtime < WARM_AFTER
-    except OSError:
-        recent = False
-    try:
-        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
-        os.utime(marker)
-    except OSError:
-        return  # no root (the command failed early) or not ours to write
-    if recent:
-        spawn_detached(root)
-
-
-def spawn_detached(root: str) -> None:
-    """Start a server for `root` in the background (best effort; returns at once).
-
-    fork + exec, not posix_spawn: glibc's posix_spawn sets the C library's internal signals
-    (32, 33) to SIG_IGN in the child, the server's children would inherit that through execve,
-    and Python cannot reset them — containers would start with signal 32 ignored."""
-    if not os.path.isdir(root):
-        return
-    env = dict(os.environ)
-    env.pop("DOCKYARD_DEBUG", None)
-    argv = [sys.executable, "-m", "dockyard.cli.server", "--root", os.path.abspath(root)]
-    try:
-        pid = os.fork()
-    except OSError:
-        return
-    if pid == 0:
-        try:
-            os.setsid()
-            if os.fork() == 0:  # not a session leader, and not our child: init reaps it
-                fd = os.open(os.devnull, os.O_RDWR)
-                for i in (0, 1, 2):
-                    os.dup2(fd, i)
-                os.execve(sys.executable, argv, env)
-        finally:
-            os._exit(0)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-
-
-def preload() -> None:
-    """Import every Dockyard module (but the adapters' entry points) and build the parsers."""
-    import pkgutil
-
-    import dockyard
-    from dockyard import cli
-
-    skip = ("dockyard.cli.server", "dockyard.__main__", "dockyard.runtime.cli")
-    for info in pkgutil.walk_packages(dockyard.__path__, "dockyard."):
-        if info.name in skip or info.name.endswith(".__main__"):
-            continue
-        with contextlib.suppress(Exception):
-            importlib.import_module(info.name)
-    for name in cli.COMMANDS:
-        with contextlib.suppress(Exception):
-            cli.parser_for(name)
-    with contextlib.suppress(Exception):
-        _exercise()
-    import gc
-
-    gc.collect()
-    gc.freeze()  # workers' garbage collections then leave the shared pages alone
-
-
-def _exercise() -> None:
-    """Pay, once, the first-use costs that every worker would pay again: regular expressions
-    compiled on first use (references, units, flags), argparse's lazily built state."""
-    from dockyard import cli, units
-    from dockyard.cli._runopts import build_config
-    from dockyard.reference import parse_reference
-
-    for ref in ("busybox", "localhost:5000/a/b:1", f"a/b@sha256:{'0' * 64}", "a:1"):
-        parse_reference(ref)
-    units.parse_size("512m")
-    _mod, parser = cli.parser_for("run")
-    sample = ["--rm", "-e", "A=B", "-p", "8080:80", "-l", "a=b", "--memory", "64m", "img", "true"]
-    build_config(parser.parse_args(sample))
-    import sqlite3
-
-    sqlite3.connect(":memory:").close()  # the library's one-time set-up (no file stays open)
-    # Docker's default seccomp profile for the default capabilities, rendered and compiled to
-    # BPF once (libseccomp loads here: no threads); supervisors inherit the in-process memo.
-    from dockyard.container.seccomp import from_security_opts
-    from dockyard.container.spec import capabilities
-    from dockyard.linux.seccomp import compile_filter
-
-    profile = from_security_opts(None, capabilities({}), privileged=False)
-    if profile is not None:
-        compile_filter(profile)
-
-
-def _package_dirs() -> list[str]:
-    import dockyard
-
-    out = []
-    for top in dockyard.__path__:
-        for d, subdirs, _files in os.walk(top):
-            subdirs[:] = [s for s in subdirs if s != "__pycache__"]
-            out.append(d)
-    return out
-
-
-def _stamp() -> dict[str, tuple[int, int]]:
-    out: dict[str, tuple[int, int]] = {}
-    for name, mod in list(sys.modules.items()):
-        f = getattr(mod, "__file__", None)
-        if f and (name == "dockyard" or name.startswith("dockyard.")):
-            with contextlib.suppress(OSError):
-                st = os.stat(f)
-                out[f] = (st.st_mtime_ns, st.st_size)
-    return out
-
-
-def _unchanged(stamp: dict[str, tuple[int, int]]) -> bool:
-    """Every file of `stamp` as it was (the fallback when inotify is not available)."""
-    for f, (mtime, size) in stamp.items():
-        try:
-            st = os.stat(f)
-        except OSError:
-            return False
-        if (st.st_mtime_ns, st.st_size) != (mtime, size):
-            return False
-    return True
 
 
 class Server:
@@ -263,7 +134,7 @@ class Server:
         signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
         signal.signal(signal.SIGINT, lambda *_: stop.append(1))
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        self.stamp = _stamp()
+        self.stamp = stamp()
         self.private = [self.lock_fd, wake_r, wake_w, self.owner_fd]
         if self.watch is not None:
             self.private.append(self.watch.fd)
@@ -379,7 +250,7 @@ class Server:
             if fields[0] != PROTOCOL:
                 raise ValueError("protocol")
             text = [f.decode("utf-8", "surrogateescape") for f in fields]
-            stale = self.watch.changed() if self.watch else not _unchanged(self.stamp)
+            stale = self.watch.changed() if self.watch else not unchanged(self.stamp)
             if stale or text[1] != sys.executable:  # another interpreter: it runs it itself
                 with contextlib.suppress(OSError):
                     conn.sendall(b"R\n")
@@ -397,7 +268,10 @@ class Server:
         if pid == 0:
             code = 125
             try:
-                code = self._worker(conn, text, fds)
+                assert self.sock is not None
+                code = run_worker(
+                    conn, text, fds, self.sock, list(self.workers.values()), self.private
+                )
             except BaseException:  # a bug here, not in the command: say it where the caller sees
                 import traceback
 
@@ -413,91 +287,6 @@ class Server:
         except OSError:
             os.kill(pid, signal.SIGKILL)
         return pid
-
-    def _worker(self, conn: socket.socket, text: list[str], fds: list[int]) -> int:
-        """In the forked worker: become the caller's command, run it, return its exit code."""
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        # Our own copy of the connection, to report the exit code the moment the command is
-        # done (the server reports it again after reaping us; the caller takes the first).
-        # Processes the command forks (a supervisor, a container) must not keep it open.
-        report = os.dup(conn.fileno())
-        held = [report]  # in a child: closed once, then forgotten (the number may be reused)
-
-        def drop() -> None:
-            if held[0] >= 0:
-                _close_quietly(held[0])
-                held[0] = -1
-
-        os.register_at_fork(after_in_child=drop)
-        conn.close()
-        assert self.sock is not None
-        self.sock.close()
-        for other in self.workers.values():
-            other.close()
-        for fd in self.private:
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        for target, fd in enumerate(fds[:3]):
-            os.dup2(fd, target)
-        for fd in fds:
-            if fd > 2:
-                os.close(fd)
-        cwd, umask, argc = text[2], int(text[3]), int(text[4])
-        argv = text[5 : 5 + argc]
-        env = dict(e.split("=", 1) for e in text[5 + argc :] if "=" in e)
-        os.environ.clear()
-        os.environ.update(env)
-        os.umask(umask)
-        try:
-            os.chdir(cwd)
-        except OSError as e:
-            os.write(2, f"dockyard: cannot enter {cwd}: {e.strerror}\n".encode())
-            return 125
-        sys.argv = ["dockyard", *argv]
-        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
-        sys.stdout = open(1, "w", 1 if os.isatty(1) else -1, "utf-8", closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", 1, "utf-8", "backslashreplace", closefd=False)  # noqa: SIM115
-        from dockyard.cli import main
-
-        code = 0
-        try:
-            code = main(argv)
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            if not isinstance(e.code, int) and e.code is not None:
-                sys.stderr.write(f"{e.code}\n")
-        except KeyboardInterrupt:
-            code = 130
-        finally:
-            _finish()
-        with contextlib.suppress(OSError):
-            os.write(report, f"X{code}\n".encode())
-        return code
-
-
-def _close_quietly(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)
-
-
-def _finish() -> None:
-    """What a normal interpreter exit does that matters: join threads, run atexit, flush."""
-    import atexit
-
-    threading = sys.modules.get("threading")
-    shutdown = getattr(threading, "_shutdown", None)
-    if shutdown is not None:
-        with contextlib.suppress(Exception):
-            shutdown()
-    with contextlib.suppress(Exception):
-        atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
 
 
 def _read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
@@ -528,23 +317,15 @@ def _read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
     return body, got
 
 
-def _threads() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    return 1
-
-
 def serve(root: str) -> int:
     os.makedirs(root, mode=0o711, exist_ok=True)
     server = Server(root)
     if not server.lock():
         return 0  # another server runs for this root
     try:
-        server.watch = ChangeWatch.open(_package_dirs(), ".py")  # before the imports it guards
+        server.watch = ChangeWatch.open(package_dirs(), ".py")  # before the imports it guards
         preload()
-        if _threads() != 1:  # a library started threads: forking workers would not be safe
+        if threads() != 1:  # a library started threads: forking workers would not be safe
             sys.stderr.write("dockyard command server: not single-threaded after preload\n")
             return 1
         server.bind()

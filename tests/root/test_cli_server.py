@@ -261,3 +261,75 @@ def test_server_leaves_when_its_root_is_removed(tmp_path: Path) -> None:
 
     shutil.rmtree(r)
     _wait_gone(pid, timeout=15)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def _wait_spare(server: int, timeout: float = 20.0, other_than: int = 0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = [k for k in _children(server) if k != other_than]
+        if kids:
+            return kids[0]
+        time.sleep(0.05)
+    raise AssertionError("no spare worker")
+
+
+def _raw_request(root: Path, *args: str) -> tuple[socket.socket, bytes]:
+    from dockyard import launcher
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(root / "cli.sock"))
+    body = launcher.encode_request(["--root", str(root), *args])
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        fds = b"".join(devnull.to_bytes(4, sys.byteorder) for _ in range(3))
+        s.sendmsg(
+            [len(body).to_bytes(4, "big") + body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
+        )
+    finally:
+        os.close(devnull)
+    return s, s.makefile("rb").readline()
+
+
+def test_a_spare_worker_takes_the_next_command(root: Path) -> None:
+    server = _wait_server(root)
+    spare = _wait_spare(server)
+    s, line = _raw_request(root, "version")
+    try:
+        if line.startswith(b"R"):
+            pytest.skip("the server runs another interpreter than this test")
+        assert line == f"P{spare}\n".encode()  # the spare became the worker
+    finally:
+        s.close()
+    assert _wait_spare(server, other_than=spare)  # and another one waits already
+
+
+def test_spare_dies_with_its_server(tmp_path: Path) -> None:
+    r = tmp_path / "root"
+    for _ in range(2):
+        dy(r, "images")
+    server = _wait_server(r)
+    spare = _wait_spare(server)
+    os.kill(server, signal.SIGKILL)
+    _wait_gone(server)
+    _wait_gone(spare)  # PR_SET_PDEATHSIG: no orphan keeps the socket
+
+
+def test_no_spare_when_disabled(tmp_path: Path) -> None:
+    r = tmp_path / "root"
+    env = dict(os.environ, DOCKYARD_SERVER_SPARE="0")
+    for _ in range(2):
+        subprocess.run([DOCKYARD, "--root", str(r), "images"], capture_output=True, env=env)
+    server = _wait_server(r)
+    p = _served(r, "version")
+    assert p.returncode == 0
+    time.sleep(0.5)
+    assert _children(server) == []
+    _stop_server(r)

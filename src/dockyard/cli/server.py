@@ -6,8 +6,11 @@ forks a worker that takes the caller's stdin/stdout/stderr (passed as fds), argv
 working directory and umask, runs `dockyard.cli.main` exactly as the launcher would have in its own
 process, and exits with its code; the server reports `P<pid>` when the worker exists and
 `X<code>` when it has exited. A caller that goes away gets its worker killed (SIGKILL).
-The worker's side is `server_worker`, the one-time warm-up `server_preload`, and starting a
-server in the background `server_start`.
+One worker is forked ahead of time, as a *spare*: it rehearses the common path, then accepts
+the next caller itself (the server stops accepting while a spare waits) and passes the
+connection back, so a command pays neither the fork nor most first-touch page faults
+(`DOCKYARD_SERVER_SPARE=0`: no spare). The worker's side is `server_worker`, the one-time
+warm-up `server_preload`, and starting a server in the background `server_start`.
 
 Invariants:
 - Stateless: no database connection, lock or engine object is ever opened here (a fork must not
@@ -38,15 +41,21 @@ import time
 
 from dockyard.cli.server_preload import package_dirs, preload, stamp, threads, unchanged
 from dockyard.cli.server_start import maybe_start, spawn_detached
-from dockyard.cli.server_worker import run_worker
-from dockyard.launcher import PROTOCOL, SOCKET_NAME
+from dockyard.cli.server_worker import (
+    decode_request,
+    peer_is_us,
+    read_request,
+    run_spare,
+    run_worker,
+)
+from dockyard.launcher import SOCKET_NAME
 from dockyard.linux.inotify import ChangeWatch
 
 __all__ = ["Server", "maybe_start", "preload", "serve", "spawn_detached"]
 
 IDLE_DEFAULT = 600.0
 REACHABLE_CHECK = 5.0  # seconds between checks that our socket file still exists
-MAX_REQUEST = 4 << 20
+SPARE_FAILURES = 3  # spares that die young before we stop making them
 
 
 class Server:
@@ -58,6 +67,10 @@ class Server:
         self.sock_ino = 0
         self.workers: dict[int, socket.socket] = {}  # worker pid -> its caller's connection
         self.stamp: dict[str, tuple[int, int]] = {}
+        self.spare: tuple[int, socket.socket] | None = None  # (pid, our end of its socket)
+        self.spare_born = 0.0
+        self.spare_failures = 0
+        self.spares = os.environ.get("DOCKYARD_SERVER_SPARE", "1") != "0"
         self.watch: ChangeWatch | None = None
         self.idle = float(os.environ.get("DOCKYARD_SERVER_IDLE") or IDLE_DEFAULT)
         owner = os.environ.get("DOCKYARD_SERVER_OWNER")
@@ -148,6 +161,7 @@ class Server:
         conns: dict[int, tuple[int, socket.socket]] = {}  # conn fd -> (worker pid, conn)
         last = time.monotonic()
         while not stop:
+            self._ensure_spare(poll)
             idle_left = last + self.idle - time.monotonic()
             timeout = min(REACHABLE_CHECK, max(0.0, idle_left))
             events = poll.poll(int(timeout * 1000) + 1)
@@ -161,6 +175,11 @@ class Server:
                         os.read(wake_r, 4096)
                 elif fd == self.owner_fd:
                     stop.append(1)
+                elif self.spare is not None and fd == self.spare[1].fileno():
+                    if not self._from_spare(poll, conns):
+                        stop.append(1)  # stale: the spare answered "R"
+                        break
+                    last = time.monotonic()
                 elif fd == self.sock.fileno():
                     conn = self._accept()
                     if conn is None:
@@ -189,6 +208,7 @@ class Server:
             self._reap(conns, poll)
             if self.workers:
                 last = time.monotonic()
+        self._drop_spare()
         self.close()
         # Workers still running finish on their own; their callers get the exit code only
         # while we live, so wait for them — woken by SIGCHLD alone (a caller that hung up
@@ -202,7 +222,7 @@ class Server:
             self._reap(conns, poll)
 
     def _reap(self, conns: dict[int, tuple[int, socket.socket]], poll: select.poll) -> None:
-        while self.workers:
+        while True:  # workers, and spares that died or were dropped
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -223,15 +243,90 @@ class Server:
             conns.pop(fd, None)
             conn.close()
 
+    def _ensure_spare(self, poll: select.poll) -> None:
+        """Fork a spare worker unless one waits already (or spares keep dying). While it
+        waits, the spare accepts callers, not us: our listening socket leaves the poll set."""
+        if self.spare is not None or not self.spares or self.spare_failures >= SPARE_FAILURES:
+            return
+        assert self.sock is not None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            self.spare_failures += 1
+            return
+        if pid == 0:
+            code = 1
+            try:
+                ours.close()
+                watch = self.watch
+                keep = watch.fd if watch is not None else -1
+                code = run_spare(
+                    self.root, self.sock, theirs,
+                    watch.changed if watch is not None else lambda: not unchanged(self.stamp),
+                    list(self.workers.values()), [fd for fd in self.private if fd != keep],
+                )  # fmt: skip
+            finally:
+                os._exit(code)
+        theirs.close()
+        self.spare = (pid, ours)
+        self.spare_born = time.monotonic()
+        with contextlib.suppress(KeyError):
+            poll.unregister(self.sock.fileno())
+        poll.register(ours.fileno(), select.POLLIN)
+
+    def _from_spare(self, poll: select.poll, conns: dict[int, tuple[int, socket.socket]]) -> bool:
+        """The spare spoke or died: adopt the caller it took (its worker now), or note that
+        the code is stale (False). We accept callers ourselves until the next spare waits."""
+        assert self.spare is not None and self.sock is not None
+        pid, ours = self.spare
+        try:
+            msg, anc, _flags, _addr = ours.recvmsg(16, socket.CMSG_LEN(4))
+        except OSError:
+            msg, anc = b"", []
+        fds = [
+            int.from_bytes(data[:4], sys.byteorder)
+            for level, kind, data in anc
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(data) >= 4
+        ]
+        poll.unregister(ours.fileno())
+        ours.close()
+        self.spare = None
+        poll.register(self.sock.fileno(), select.POLLIN)
+        if msg == b"T" and fds:
+            conn = socket.socket(fileno=fds[0])
+            self.workers[pid] = conn
+            conns[conn.fileno()] = (pid, conn)
+            poll.register(conn.fileno(), select.POLLIN)
+            return True
+        for fd in fds:
+            os.close(fd)
+        if msg == b"S":
+            return False
+        if time.monotonic() - self.spare_born < 2.0:  # died young: not forever
+            self.spare_failures += 1
+        return True
+
+    def _drop_spare(self) -> None:
+        if self.spare is None:
+            return
+        pid, ours = self.spare
+        self.spare = None
+        ours.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
     def _accept(self) -> socket.socket | None:
         assert self.sock is not None
         try:
             conn, _ = self.sock.accept()
         except OSError:
             return None
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        uid = int.from_bytes(creds[4:8], sys.byteorder)
-        if uid != os.geteuid():
+        if not peer_is_us(conn):
             conn.close()
             return None
         return conn
@@ -241,15 +336,12 @@ class Server:
         was refused, 0 when this server is stale (the caller was told to run it itself)."""
         conn.settimeout(5.0)
         try:
-            body, fds = _read_request(conn)
+            body, fds = read_request(conn)
         except (OSError, ValueError):
             conn.close()
             return -1
         try:
-            fields = body.split(b"\0")
-            if fields[0] != PROTOCOL:
-                raise ValueError("protocol")
-            text = [f.decode("utf-8", "surrogateescape") for f in fields]
+            text = decode_request(body)
             stale = self.watch.changed() if self.watch else not unchanged(self.stamp)
             if stale or text[1] != sys.executable:  # another interpreter: it runs it itself
                 with contextlib.suppress(OSError):
@@ -287,34 +379,6 @@ class Server:
         except OSError:
             os.kill(pid, signal.SIGKILL)
         return pid
-
-
-def _read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
-    import array
-
-    fds = array.array("i")
-    msg, anc, _flags, _addr = conn.recvmsg(65536, socket.CMSG_LEN(3 * fds.itemsize))
-    for level, kind, data in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-    got = list(fds)
-    try:
-        if len(msg) < 4 or len(got) != 3:
-            raise ValueError("bad request")
-        size = int.from_bytes(msg[:4], "big")
-        if size > MAX_REQUEST:
-            raise ValueError("request too large")
-        body = msg[4:]
-        while len(body) < size:
-            chunk = conn.recv(min(65536, size - len(body)))
-            if not chunk:
-                raise ValueError("short request")
-            body += chunk
-    except BaseException:
-        for fd in got:
-            os.close(fd)
-        raise
-    return body, got
 
 
 def serve(root: str) -> int:

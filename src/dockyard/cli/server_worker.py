@@ -5,6 +5,11 @@ Responsibility: `run_worker` drops every descriptor of the server, takes the cal
 stdout and stderr, environment, working directory, umask and argv, runs `dockyard.cli.main`
 and reports the exit code to the caller as soon as the command is done.
 
+A *spare* (`run_spare`) is a worker forked ahead of time: it rehearses the common start path
+(so its fork and first-touch page faults are paid before any command arrives), then waits in
+`accept` on the server's socket itself, hands the connection to the server (to watch the
+caller and report the exit code) and becomes the command's worker.
+
 Invariants: processes the command forks (a container's supervisor, a container) keep none of
 the server's descriptors nor the caller's connection; what a normal interpreter exit does that
 matters (threads joined, atexit, flushed streams) is done before the exit code is reported.
@@ -17,6 +22,11 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
+
+from dockyard.launcher import PROTOCOL
+
+MAX_REQUEST = 4 << 20
 
 
 def run_worker(
@@ -112,3 +122,123 @@ def _finish() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+
+
+def peer_is_us(conn: socket.socket) -> bool:
+    """Whether the caller runs with our uid (SO_PEERCRED: the kernel's word, not the caller's)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return int.from_bytes(creds[4:8], sys.byteorder) == os.geteuid()
+
+
+def decode_request(body: bytes) -> list[str]:
+    """The request's fields (see `launcher.encode_request`); ValueError when it is not one."""
+    fields = body.split(b"\0")
+    if fields[0] != PROTOCOL or len(fields) < 5:
+        raise ValueError("protocol")
+    return [f.decode("utf-8", "surrogateescape") for f in fields]
+
+
+def read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
+    import array
+
+    fds = array.array("i")
+    msg, anc, _flags, _addr = conn.recvmsg(65536, socket.CMSG_LEN(3 * fds.itemsize))
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    got = list(fds)
+    try:
+        if len(msg) < 4 or len(got) != 3:
+            raise ValueError("bad request")
+        size = int.from_bytes(msg[:4], "big")
+        if size > MAX_REQUEST:
+            raise ValueError("request too large")
+        body = msg[4:]
+        while len(body) < size:
+            chunk = conn.recv(min(65536, size - len(body)))
+            if not chunk:
+                raise ValueError("short request")
+            body += chunk
+    except BaseException:
+        for fd in got:
+            os.close(fd)
+        raise
+    return body, got
+
+
+def run_spare(
+    root: str,
+    listener: socket.socket,
+    notify: socket.socket,
+    stale: Callable[[], bool],
+    others: list[socket.socket],
+    private: list[int],
+) -> int:
+    """In a spare just forked from the server: drop the server's descriptors (but `listener`
+    and `notify`), rehearse, then take the next caller ourselves. Tells the server on `notify`:
+    `T` with the connection's fd (taken: we are its worker now) or `S` (the code is stale: the
+    caller was told to run the command itself). Returns the exit code to leave with."""
+    from dockyard.linux.kernel import PR_SET_PDEATHSIG, RealKernel
+
+    server = os.getppid()
+    kernel = RealKernel()
+    kernel.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a spare never outlives its server
+    if os.getppid() != server:
+        return 0
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    for other in others:
+        other.close()
+    for fd in private:
+        _close_quietly(fd)
+    with contextlib.suppress(OSError):
+        os.nice(10)  # the command running now comes first
+    from dockyard.cli.server_preload import rehearse
+
+    rehearse(root)
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except InterruptedError:
+            continue
+        except OSError:
+            return 0
+        if not peer_is_us(conn):
+            conn.close()
+            continue
+        conn.settimeout(5.0)
+        try:
+            body, fds = read_request(conn)
+        except (OSError, ValueError):
+            conn.close()
+            continue
+        try:
+            text = decode_request(body)
+            refuse = stale() or text[1] != sys.executable
+        except ValueError:
+            text, refuse = [], True
+        if refuse:
+            with contextlib.suppress(OSError):
+                conn.sendall(b"R\n")
+            conn.close()
+            for fd in fds:
+                _close_quietly(fd)
+            if text and stale():
+                notify.sendall(b"S")
+                return 0
+            continue
+        notify.sendmsg(
+            [b"T"],
+            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, conn.fileno().to_bytes(4, sys.byteorder))],
+        )
+        notify.close()
+        kernel.prctl(PR_SET_PDEATHSIG, 0)  # a worker finishes its command as forked ones do
+        conn.settimeout(None)
+        try:
+            conn.sendall(f"P{os.getpid()}\n".encode())
+        except OSError:
+            return 1
+        return run_worker(conn, text, fds, listener, [], [])

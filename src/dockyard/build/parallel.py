@@ -112,7 +112,7 @@ def _worker(b: Builder, index: int, fd: int) -> int:
     try:
         hc = b.context.hash_cache
         before = dict(hc.rows)
-        _KEEP.append(b.engine)  # never finalized here: closing its SQLite handles is unsafe
+        _KEEP.append(b.engine)  # the parent's (its DB closed before the fork): left alone
         b.engine = Engine(b.engine.config)  # never the parent's SQLite connections
         b.cache = BuildCache(b.engine.meta, enabled=b.cache.enabled)
         b.progress = progress
@@ -213,11 +213,14 @@ def _replay(p: Progress, index: int, events: list[dict[str, Any]]) -> None:
 
 def _in_workers(b: Builder, indices: Sequence[int]) -> dict[int, State]:
     _ = b.context.hash_cache  # loaded once here, so workers report only the rows they add
-    _ = b.engine.meta  # opened before forking: the workers do not inherit a half-open one
+    nets = b.engine.__dict__.pop("networks", None)  # reopened on demand, after the forks
+    if nets is not None:
+        nets.close()
     children: list[_Child] = []
     try:
-        for i in indices:
-            children.append(_fork(b, i))
+        with b.engine.meta.closed_for_fork():  # workers open their own (see `_worker`)
+            for i in indices:
+                children.append(_fork(b, i))
         first = _pump(b, children)
     finally:
         _stop(children)

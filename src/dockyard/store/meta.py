@@ -122,12 +122,29 @@ class MetaDB:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "meta.db"
-        self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.execute("PRAGMA busy_timeout=30000")
+        self.conn = self._connect()
         self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    @contextlib.contextmanager
+    def closed_for_fork(self) -> Iterator[None]:
+        """Fork inside this block: the connection is closed meanwhile and opened anew after.
+
+        A child must not inherit an open SQLite connection: it would share the parent's
+        in-memory lock bookkeeping (and the -shm mapping) and could see "database is locked"
+        for locks nobody holds, or release the parent's. Use outside any transaction."""
+        self.conn.close()
+        try:
+            yield
+        finally:
+            self.conn = self._connect()
 
     def _migrate(self) -> None:
         (v,) = self.conn.execute("PRAGMA user_version").fetchone()

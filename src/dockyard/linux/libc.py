@@ -81,6 +81,17 @@ class U64x11(_ctypes.Array[c_uint64]):
     _length_ = 11
 
 
+class c_ubyte(_Simple):
+    _type_ = "B"
+
+
+class Bytes40(_ctypes.Array[c_ubyte]):
+    """Forty bytes (a `struct ifreq`: a 16-byte name and a 24-byte union)."""
+
+    _type_ = c_ubyte
+    _length_ = 40
+
+
 class _IntFn(_ctypes.CFuncPtr):
     _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
     _restype_ = c_int

@@ -2,29 +2,40 @@
 
 Responsibility: `up()` sets IFF_UP on `lo` with the classic SIOCGIFFLAGS/SIOCSIFFLAGS ioctls, as
 runc and crun do for a new network namespace. It runs in a container's init between clone and
-execve, on `dockyard-runtime`'s start path, so it imports only the C modules `_socket` and
-`fcntl` (the netlink module with `socket`, `enum` and `typing` costs ~25 ms to import).
+execve, on `dockyard-runtime`'s start path, so it calls libc through `linux.libc` (loaded before
+the clone) and imports nothing: the netlink module (`socket`, `enum`, `typing`) costs ~25 ms to
+import, even `_socket` ~2 ms (a shared library to load).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
+from dockyard.linux import libc
+
+AF_INET = 2
+SOCK_DGRAM = 2
+SOCK_CLOEXEC = 0o2000000
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
-_IFREQ_SIZE = 40  # struct ifreq: char ifr_name[16] + a 24-byte union
 
 
 def up(name: str = "lo") -> None:
-    import _socket
-    import fcntl
-    import sys
-
-    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+    fd = libc.int_fn("socket")(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)
+    if fd < 0:
+        raise OSError(libc.get_errno(), f"socket for {name} up")
     try:
-        ifr = name.encode().ljust(16, b"\0") + bytes(_IFREQ_SIZE - 16)
-        got = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifr)
-        flags = int.from_bytes(got[16:18], sys.byteorder) | IFF_UP
-        req = got[:16] + flags.to_bytes(2, sys.byteorder) + got[18:]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, req)
+        ifr = libc.Bytes40()
+        for i, b in enumerate(name.encode()[:15]):
+            ifr[i] = b
+        ioctl = libc.int_fn("ioctl")
+        if ioctl(fd, libc.c_ulong(SIOCGIFFLAGS), ifr) < 0:
+            raise OSError(libc.get_errno(), f"SIOCGIFFLAGS {name}")
+        flags = int.from_bytes(bytes(ifr[16:18]), sys.byteorder) | IFF_UP
+        ifr[16], ifr[17] = flags.to_bytes(2, sys.byteorder)
+        if ioctl(fd, libc.c_ulong(SIOCSIFFLAGS), ifr) < 0:
+            raise OSError(libc.get_errno(), f"SIOCSIFFLAGS {name}")
     finally:
-        s.close()
+        os.close(fd)

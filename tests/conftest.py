@@ -11,8 +11,10 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,18 +112,52 @@ _SIDE_EFFECTS = (
 )  # fmt: skip
 
 
+def _stop_own_servers(timeout: float = 10.0) -> None:
+    """End the command servers this session started (they would end with it anyway) and
+    wait, so that their last workers are done before the host is checked."""
+    mark = f"DOCKYARD_SERVER_OWNER={os.getpid()}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+            if (
+                b"dockyard.cli.server" in cmd
+                and mark in Path(f"/proc/{entry}/environ").read_bytes()
+            ):
+                os.kill(int(entry), signal.SIGTERM)
+                pids.append(int(entry))
+        except OSError:
+            continue
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
+        time.sleep(0.02)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _host_side_effects() -> Iterator[None]:
     before = {p for p in _SIDE_EFFECTS if os.path.exists(p)}
     yield
     if os.geteuid() != 0:
         return
+    _stop_own_servers()
     for p in _SIDE_EFFECTS:
         if p in before or not os.path.exists(p):
             continue
         if p.startswith("/sys/fs/cgroup/"):
-            with contextlib.suppress(OSError):
-                os.rmdir(p)  # only when empty: a live container's cgroup keeps it
+            # only when empty: a live container's cgroup keeps it; a `--rm` supervisor may
+            # still be removing its container's cgroup for a moment
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    os.rmdir(p)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
         else:
             with open("/proc/mounts") as f:
                 if any(line.split()[1].startswith(p + "/") for line in f):

@@ -32,13 +32,35 @@ def dy(root: Path, *args: str, input: bytes | None = None, check: bool = True) -
     return r
 
 
-def stop_server(root: Path, timeout: float = 10.0) -> None:
-    """End every command server of `root` (also one still starting up) and wait until they are
-    gone: for tests that check that no process is left mentioning their state root."""
+def server_pids(root: Path | None = None, owner: int | None = None) -> list[int]:
+    """Command servers (and their spares) running for state root `root`, or started under
+    `DOCKYARD_SERVER_OWNER=owner` (a test session's pid)."""
+    want = str(root).encode() if root is not None else None
+    mark = f"DOCKYARD_SERVER_OWNER={owner}".encode() if owner is not None else None
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            if b"dockyard.cli.server" not in cmd or (want is not None and want not in cmd):
+                continue
+            if mark is not None and mark not in Path(f"/proc/{entry}/environ").read_bytes():
+                continue
+        except OSError:
+            continue
+        out.append(int(entry))
+    return out
+
+
+def stop_server(root: Path | None = None, owner: int | None = None, timeout: float = 10.0) -> None:
+    """End every command server of `root` (or of test session `owner`), also one still
+    starting up, and wait until they are gone: for tests that check that no process is left
+    mentioning their state root, and for the end of a session."""
     deadline = time.monotonic() + timeout
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
-        pids = _servers_of(root)
+        pids = server_pids(root, owner)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -47,20 +69,6 @@ def stop_server(root: Path, timeout: float = 10.0) -> None:
         elif time.monotonic() - quiet_since > 0.3:  # none, and none appeared meanwhile
             return
         time.sleep(0.02)
-
-
-def _servers_of(root: Path) -> list[int]:
-    want = str(root).encode()
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"dockyard.cli.server" in cmd and want in cmd:
-                out.append(int(entry))
-    return out
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -112,37 +111,15 @@ _SIDE_EFFECTS = (
 )  # fmt: skip
 
 
-def _stop_own_servers(timeout: float = 10.0) -> None:
-    """End the command servers this session started (they would end with it anyway) and
-    wait, so that their last workers are done before the host is checked."""
-    mark = f"DOCKYARD_SERVER_OWNER={os.getpid()}".encode()
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
-            if (
-                b"dockyard.cli.server" in cmd
-                and mark in Path(f"/proc/{entry}/environ").read_bytes()
-            ):
-                os.kill(int(entry), signal.SIGTERM)
-                pids.append(int(entry))
-        except OSError:
-            continue
-    deadline = time.monotonic() + timeout
-    while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
-        time.sleep(0.02)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _host_side_effects() -> Iterator[None]:
     before = {p for p in _SIDE_EFFECTS if os.path.exists(p)}
     yield
     if os.geteuid() != 0:
         return
-    _stop_own_servers()
+    from tests.cli import stop_server
+
+    stop_server(owner=os.getpid())  # this session's servers, with their last workers
     for p in _SIDE_EFFECTS:
         if p in before or not os.path.exists(p):
             continue

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import DOCKYARD, dy
+from tests.cli import DOCKYARD, dy, stop_server
 from tests.images import BASE_CHANGES, write_busybox_rootfs
 
 pytestmark = pytest.mark.root
@@ -43,7 +43,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ids = dy(r, "ps", "-aq", check=False).out.split()
         if ids:
             dy(r, "rm", "-f", *ids, check=False)
-        _stop_server(r)
+        stop_server(r)
 
 
 def _server_pid(root: Path) -> int | None:
@@ -62,13 +62,6 @@ def _wait_server(root: Path, timeout: float = 20.0) -> int:
             return pid
         time.sleep(0.05)
     raise AssertionError(f"no command server came up for {root}")
-
-
-def _stop_server(root: Path) -> None:
-    pid = _server_pid(root)
-    if pid:
-        os.kill(pid, signal.SIGTERM)
-        _wait_gone(pid)
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
@@ -281,12 +274,13 @@ def _wait_spare(server: int, timeout: float = 20.0, other_than: int = 0) -> int:
     raise AssertionError("no spare worker")
 
 
-def _raw_request(root: Path, *args: str) -> tuple[socket.socket, bytes]:
+def _raw_request(root: Path, *args: str, body: bytes | None = None) -> tuple[socket.socket, bytes]:
     from dockyard import launcher
 
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(str(root / "cli.sock"))
-    body = launcher.encode_request(["--root", str(root), *args])
+    if body is None:
+        body = launcher.encode_request(["--root", str(root), *args])
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
         fds = b"".join(devnull.to_bytes(4, sys.byteorder) for _ in range(3))
@@ -332,4 +326,19 @@ def test_no_spare_when_disabled(tmp_path: Path) -> None:
     assert p.returncode == 0
     time.sleep(0.5)
     assert _children(server) == []
-    _stop_server(r)
+    stop_server(r)
+
+
+@pytest.mark.parametrize("spare", ["1", "0"])
+def test_a_malformed_request_is_refused_and_the_server_stays(tmp_path: Path, spare: str) -> None:
+    r = tmp_path / "root"
+    env = dict(os.environ, DOCKYARD_SERVER_SPARE=spare)
+    for _ in range(2):
+        subprocess.run([DOCKYARD, "--root", str(r), "images"], capture_output=True, env=env)
+    server = _wait_server(r)
+    s, line = _raw_request(r, body=b"NOT-A-REQUEST\0x")
+    s.close()
+    assert line == b"R\n"  # "run it yourself"
+    assert _served(r, "version").returncode == 0
+    assert _server_pid(r) == server
+    stop_server(r)

@@ -41,13 +41,7 @@ import time
 
 from dockyard.cli.server_preload import package_dirs, preload, stamp, threads, unchanged
 from dockyard.cli.server_start import maybe_start, spawn_detached
-from dockyard.cli.server_worker import (
-    decode_request,
-    peer_is_us,
-    read_request,
-    run_spare,
-    run_worker,
-)
+from dockyard.cli.server_worker import STALE, intake, peer_is_us, run_spare, run_worker
 from dockyard.launcher import SOCKET_NAME
 from dockyard.linux.inotify import ChangeWatch
 
@@ -147,7 +141,7 @@ class Server:
         signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
         signal.signal(signal.SIGINT, lambda *_: stop.append(1))
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        self.stamp = stamp()
+        self.stamp = stamp() if self.watch is None else {}  # the fallback's baseline
         self.private = [self.lock_fd, wake_r, wake_w, self.owner_fd]
         if self.watch is not None:
             self.private.append(self.watch.fd)
@@ -261,13 +255,10 @@ class Server:
             code = 1
             try:
                 ours.close()
-                watch = self.watch
-                keep = watch.fd if watch is not None else -1
-                code = run_spare(
-                    self.root, self.sock, theirs,
-                    watch.changed if watch is not None else lambda: not unchanged(self.stamp),
-                    list(self.workers.values()), [fd for fd in self.private if fd != keep],
-                )  # fmt: skip
+                keep = self.watch.fd if self.watch is not None else -1  # the spare checks it
+                others = list(self.workers.values())
+                private = [fd for fd in self.private if fd != keep]
+                code = run_spare(self.root, self.sock, theirs, self._stale, others, private)
             finally:
                 os._exit(code)
         theirs.close()
@@ -309,6 +300,12 @@ class Server:
             self.spare_failures += 1
         return True
 
+    def _stale(self) -> bool:
+        """Whether a loaded Dockyard source file changed since we imported it."""
+        if self.watch is not None:
+            return self.watch.changed()
+        return not unchanged(self.stamp)
+
     def _drop_spare(self) -> None:
         if self.spare is None:
             return
@@ -334,23 +331,14 @@ class Server:
     def _fork(self, conn: socket.socket) -> int:
         """Read the request and fork its worker; return the worker's pid, -1 when the request
         was refused, 0 when this server is stale (the caller was told to run it itself)."""
-        conn.settimeout(5.0)
-        try:
-            body, fds = read_request(conn)
-        except (OSError, ValueError):
-            conn.close()
+        got = intake(conn, self._stale)
+        if got == STALE:
+            self._unlink_own()
+            return 0
+        if isinstance(got, str):
             return -1
+        text, fds = got
         try:
-            text = decode_request(body)
-            stale = self.watch.changed() if self.watch else not unchanged(self.stamp)
-            if stale or text[1] != sys.executable:  # another interpreter: it runs it itself
-                with contextlib.suppress(OSError):
-                    conn.sendall(b"R\n")
-                conn.close()
-                if not stale:
-                    return -1
-                self._unlink_own()
-                return 0
             pid = os.fork()
         except BaseException:
             for fd in fds:
@@ -373,7 +361,6 @@ class Server:
                 os._exit(code)
         for fd in fds:
             os.close(fd)
-        conn.settimeout(None)
         try:
             conn.sendall(f"P{pid}\n".encode())
         except OSError:

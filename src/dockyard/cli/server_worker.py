@@ -166,6 +166,36 @@ def read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
     return body, got
 
 
+REFUSED, STALE = "refused", "stale"
+
+
+def intake(conn: socket.socket, stale: Callable[[], bool]) -> tuple[list[str], list[int]] | str:
+    """Read one request from an accepted caller: its fields and the caller's stdio fds, to
+    serve it; or, after answering `R` (run it yourself) and closing the connection and the
+    fds, REFUSED (no request we can serve: malformed, another interpreter) or STALE (our code
+    changed on disk)."""
+    conn.settimeout(5.0)
+    try:
+        body, fds = read_request(conn)
+    except (OSError, ValueError):
+        conn.close()
+        return REFUSED
+    try:
+        text = decode_request(body)
+    except ValueError:
+        text = []
+    verdict = STALE if text and stale() else "" if text and text[1] == sys.executable else REFUSED
+    if verdict:
+        with contextlib.suppress(OSError):
+            conn.sendall(b"R\n")
+        conn.close()
+        for fd in fds:
+            _close_quietly(fd)
+        return verdict
+    conn.settimeout(None)
+    return text, fds
+
+
 def run_spare(
     root: str,
     listener: socket.socket,
@@ -209,34 +239,19 @@ def run_spare(
         if not peer_is_us(conn):
             conn.close()
             continue
-        conn.settimeout(5.0)
-        try:
-            body, fds = read_request(conn)
-        except (OSError, ValueError):
-            conn.close()
+        got = intake(conn, stale)
+        if got == STALE:
+            notify.sendall(b"S")
+            return 0
+        if isinstance(got, str):
             continue
-        try:
-            text = decode_request(body)
-            refuse = stale() or text[1] != sys.executable
-        except ValueError:
-            text, refuse = [], True
-        if refuse:
-            with contextlib.suppress(OSError):
-                conn.sendall(b"R\n")
-            conn.close()
-            for fd in fds:
-                _close_quietly(fd)
-            if text and stale():
-                notify.sendall(b"S")
-                return 0
-            continue
+        text, fds = got
         notify.sendmsg(
             [b"T"],
             [(socket.SOL_SOCKET, socket.SCM_RIGHTS, conn.fileno().to_bytes(4, sys.byteorder))],
         )
         notify.close()
         kernel.prctl(PR_SET_PDEATHSIG, 0)  # a worker finishes its command as forked ones do
-        conn.settimeout(None)
         try:
             conn.sendall(f"P{os.getpid()}\n".encode())
         except OSError:

@@ -430,6 +430,13 @@ class ContainerService:
             self._update(cid, lambda r: running(r, pid))
             recorded.append(pid)
 
+        def unspawned() -> None:
+            # the init is gone again: the record says what it said before (so that
+            # `record_start_failure` tells a first start from a restart)
+            if recorded:
+                with contextlib.suppress(Exception):
+                    self._update(cid, lambda r: setattr(r, "state", before))
+
         saved = [os.dup(i) for i in (0, 1, 2)]
         try:
             for i, fd in enumerate(child_fds):
@@ -441,9 +448,7 @@ class ContainerService:
             if console is not None:
                 parent_fds = (console.receive(), -1)
         except BaseException:
-            if recorded:  # the init is gone again: the record says what it said before
-                with contextlib.suppress(Exception):
-                    self._update(cid, lambda r: setattr(r, "state", before))
+            unspawned()
             for fd in (*parent_fds, keep):
                 if fd >= 0:
                     os.close(fd)
@@ -462,8 +467,7 @@ class ContainerService:
         try:
             rt.start(cid)
         except BaseException:
-            with contextlib.suppress(Exception):
-                self._update(cid, lambda r: setattr(r, "state", before))
+            unspawned()
             raise
         if not recorded:  # a runtime that did not call `on_spawned`
             self._update(cid, lambda r: running(r, pid))

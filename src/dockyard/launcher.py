@@ -18,14 +18,13 @@ Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH that re
 forwarded to the worker. If this process dies, the server kills the worker (SIGKILL), as the
 command would have died with it. The exit code is the worker's (128+N if signal N killed it).
 
-Invariants: before it knows whether a server answers, this module imports only `os`, `sys`,
-`_socket` and `_signal` (all built in or tiny), so the hand-off costs about one bare interpreter
-start; any failure to reach a server falls back to the in-process CLI before the command has begun.
+Invariants: before it knows whether a server answers, this module imports only `posix`, `sys`,
+`_socket` and `_signal` (built in, or one small extension) — not even `os` — so the hand-off costs
+about one bare interpreter start (`dockyard.fastscripts` also spares it `site`); any failure to
+reach a server falls back to the in-process CLI before the command has begun.
 """
 
-from __future__ import annotations
-
-import os
+import posix
 import sys
 
 PROTOCOL = b"DY1"
@@ -48,28 +47,33 @@ def state_root(argv: list[str]) -> str:
         if a.startswith("--root="):
             root = a.split("=", 1)[1]
         i += 1
-    return root or os.environ.get("DOCKYARD_ROOT") or DEFAULT_ROOT
+    return root or _env("DOCKYARD_ROOT") or DEFAULT_ROOT
+
+
+def _env(name: str) -> str | None:
+    value = posix.environ.get(name.encode())
+    return None if value is None else value.decode("utf-8", "surrogateescape")
 
 
 def server_enabled() -> bool:
-    return os.environ.get("DOCKYARD_SERVER", "1").lower() not in ("0", "false", "no", "off")
+    return (_env("DOCKYARD_SERVER") or "1").lower() not in ("0", "false", "no", "off")
 
 
 def encode_request(argv: list[str]) -> bytes:
     """The request body: NUL-separated fields (version, executable, cwd, umask, argv count,
     argv, environment entries), each field UTF-8 with surrogateescape (any bytes round-trip)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
+    umask = posix.umask(0o022)
+    posix.umask(umask)
     fields = [
         PROTOCOL.decode(),
         sys.executable,
-        os.getcwd(),
+        posix.getcwd(),
         str(umask),
         str(len(argv)),
         *argv,
-        *(f"{k}={v}" for k, v in os.environ.items()),
     ]
-    return b"\0".join(f.encode("utf-8", "surrogateescape") for f in fields)
+    head = [f.encode("utf-8", "surrogateescape") for f in fields]
+    return b"\0".join(head + [k + b"=" + v for k, v in posix.environ.items()])
 
 
 def main(args: list[str] | None = None) -> int:
@@ -79,7 +83,8 @@ def main(args: list[str] | None = None) -> int:
     if not server_enabled():
         return _in_process(argv, spawn=None)
     root = state_root(argv)
-    path = os.path.join(os.path.abspath(root), SOCKET_NAME)
+    path = (root if root.startswith("/") else f"{posix.getcwd()}/{root}").rstrip("/")
+    path = f"{path}/{SOCKET_NAME}"
     rc = _via_server(path, argv)
     if rc is not None:
         if args is None:
@@ -96,10 +101,20 @@ def _exit_now(code: int) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         return  # let the normal exit report it
-    os._exit(code)
+    posix._exit(code)
+
+
+def full_site() -> None:
+    """Finish the interpreter's start-up that a `-S` script skipped (`dockyard.fastscripts`):
+    site-packages and `.pth` files, before anything that may need a third-party package."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
 
 
 def _in_process(argv: list[str], spawn: str | None) -> int:
+    full_site()
     from dockyard.cli import main as cli_main
 
     try:
@@ -152,10 +167,10 @@ def _stdio() -> list[int]:
     out = []
     for fd in (0, 1, 2):
         try:
-            os.fstat(fd)
+            posix.fstat(fd)
             out.append(fd)
         except OSError:
-            out.append(os.open(os.devnull, os.O_RDWR))
+            out.append(posix.open("/dev/null", posix.O_RDWR))
     return out
 
 
@@ -180,7 +195,7 @@ def _forward_signals(pid: int) -> None:
 
     def forward(signum: int, _frame: object) -> None:
         try:  # noqa: SIM105 - contextlib is not imported on this path
-            os.kill(pid, signum)
+            posix.kill(pid, signum)
         except OSError:
             pass
 

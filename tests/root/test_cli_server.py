@@ -110,7 +110,8 @@ def _respawn(root: Path) -> None:
 
 def _python() -> str:
     # the interpreter the server runs (the console script's), so it accepts our requests
-    return Path(DOCKYARD).read_text().splitlines()[0].removeprefix("#!").strip()
+    # (without the shebang's flags: `dockyard.fastscripts` writes `#!PYTHON -S`)
+    return Path(DOCKYARD).read_text().splitlines()[0].removeprefix("#!").split()[0]
 
 
 def test_output_input_and_exit_code_pass_through(root: Path) -> None:

@@ -164,13 +164,21 @@ def _parser(prog: str, description: str | None, usage_exit: int) -> argparse.Arg
 
 
 def _early(modname: str, root: str | None) -> object:
-    """Work a command starts before its module and argparse load. `run`: fork the container's
-    supervisor now, so that it loads the start path on the other core while this process
-    parses flags, looks up the image and creates the container (`supervisor.Prefork`)."""
+    """Work a command starts before its module and argparse load. `run`: its supervisor, forked
+    now so that it loads the start path on the other core while this process parses flags,
+    looks up the image and creates the container — or already forked and warm, when a command
+    server's spare worker made one ahead (`container.prefork`); any other command lets that
+    one go."""
+    prefork = sys.modules.get("dockyard.container.prefork")
+    ready = prefork.take_ready() if prefork is not None else None
     if modname == "run":
-        from dockyard.container.supervisor import Prefork
+        if ready is not None:
+            return ready
+        from dockyard.container.prefork import Prefork
 
         return Prefork(root)
+    if ready is not None:
+        ready.close(wait=False)
     return None
 
 

@@ -33,7 +33,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from dockyard.container.supervisor import Prefork
+    from dockyard.container.prefork import Prefork
     from dockyard.errors import DockyardError
 
     pre = ctx.early if isinstance(ctx.early, Prefork) else Prefork(ctx.root)

@@ -225,7 +225,13 @@ def run_spare(
     with contextlib.suppress(OSError):
         os.nice(10)  # the command running now comes first
     from dockyard.cli.server_preload import rehearse
+    from dockyard.container.prefork import make_ready
 
+    # The next `run`'s supervisor, forked now and warmed up while nobody waits (taken by
+    # `cli._early`; other commands let it go); our rehearsal after the fork then pays this
+    # process's copy-on-write faults ahead too.
+    with contextlib.suppress(OSError):
+        make_ready(root, (listener.fileno(), notify.fileno()))
     rehearse(root)
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, 0)

@@ -300,7 +300,7 @@ class ContainerService:
         go: Callable[[str], None] | None = None,
     ) -> Container:
         """Start the container through its supervisor: a new one, or `go(id)` to one forked
-        ahead (`run`'s `supervisor.Prefork`)."""
+        ahead (`run`'s `prefork.Prefork`)."""
         from dockyard.container import supervisor
 
         c = self.get(name_or_id)

@@ -8,9 +8,7 @@ it (exit code, OOM kill, finish time), applies the restart policy, and on the wa
 the runtime state, unmounts the rootfs and, for `--rm`, removes the container (reporting the
 exit code to the CLI as soon as the record is gone, before the slow part).
 
-`run` forks its supervisor ahead (`Prefork`), before it parses flags or opens a database: the
-child loads the start path's modules and opens its own databases on the other core while the
-CLI looks up the image and creates the record, then waits for the container's ID.
+`run` forks its supervisor ahead (`container.prefork`); `start` forks it here (`spawn`).
 
 Invariants:
 - While the supervisor lives it holds an exclusive flock on `<dir>/supervisor.lock`; anyone
@@ -77,110 +75,7 @@ def spawn(svc: ContainerService, cid: str, attach: Attach | None) -> None:
     if attach is not None:
         for fd in (attach.stdout, attach.stderr, attach.status):
             os.close(fd)
-    _await_start(pid, r, cid)
-
-
-class Prefork:
-    """A supervisor forked before the container exists (`run`), so that loading its modules
-    and opening its databases overlap the CLI's argument parsing, image lookup and `create`
-    on the other core.
-
-    Fork it before the CLI opens any database (the child opens its own engine on `root`).
-    The child detaches at once (a session of its own) and waits for `go`; `close()`
-    without `go` makes it exit. It holds the write ends of three pipes from the start — the
-    container's stdout, stderr and exit status, read here as `out`, `err`, `status` — and
-    uses them if `go` says the CLI is attached."""
-
-    def __init__(self, root: str | None) -> None:
-        self.out, out_w = os.pipe()
-        self.err, err_w = os.pipe()
-        self.status, st_w = os.pipe()
-        go_r, self._go = os.pipe()
-        self._ready, ready_w = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            for fd in (self.out, self.err, self.status, self._go, self._ready):
-                os.close(fd)
-            _preforked(root, (out_w, err_w, st_w), go_r, ready_w)
-        for fd in (out_w, err_w, st_w, go_r, ready_w):
-            os.close(fd)
-
-    def go(self, cid: str, *, attach: bool, stdin: bool) -> None:
-        """Let the supervisor run `cid`; wait until it runs (or raise its start error)."""
-        msg = json.dumps({"cid": cid, "attach": attach, "stdin": stdin})
-        os.write(self._go, msg.encode())
-        os.close(self._go)
-        ready = self._ready
-        self._go = self._ready = -1
-        self.pid = 0  # our child until we exit (the CLI does soon): not waited for
-        _await_start(0, ready, cid)
-
-    def close(self) -> None:
-        """Tell a supervisor that never got `go` to exit; close this side's pipe ends."""
-        for name in ("_go", "_ready", "out", "err", "status"):
-            fd = getattr(self, name)
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-                setattr(self, name, -1)
-        if self.pid:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
-            self.pid = 0
-
-
-def _preforked(root: str | None, attach_fds: tuple[int, int, int], go_r: int, ready_w: int) -> None:
-    """The pre-forked child: detach, load the start path's modules and databases, wait for
-    the container's ID, then supervise it (never returns)."""
-    code = 1
-    try:
-        # A session of its own (no terminal signals), but no second fork: that would cost a
-        # fork of a large process on the start path. The supervisor never opens a terminal
-        # device (a pty master reaches it over a socket), so leading a session is harmless;
-        # it stays the CLI's child until the CLI exits (soon), then init's.
-        os.setsid()
-        saved_stdin = _detach_stdio(keep_stdin=True)
-        svc = _warm_up(root)
-        with os.fdopen(go_r, "rb") as f:
-            msg = f.read()
-        if not msg:
-            os._exit(0)
-        order = json.loads(msg)
-        attach = None
-        if order["attach"]:
-            attach = Attach(*attach_fds, stdin=bool(order["stdin"]))
-        else:
-            for fd in attach_fds:
-                os.close(fd)
-        if not order["stdin"]:
-            os.close(saved_stdin)
-            saved_stdin = -1
-        code = _run_supervisor(lambda: svc, order["cid"], attach, ready_w, saved_stdin)
-    finally:
-        os._exit(code)
-
-
-def _warm_up(root: str | None) -> ContainerService:
-    """Import what starting a container needs and open the engine's databases (errors
-    surface later, where they belong); return the container service."""
-    import importlib
-
-    from dockyard.engine import Engine
-
-    for mod in (
-        "dockyard.container.service", "dockyard.container.networking",
-        "dockyard.container.spec", "dockyard.container.seccomp", "dockyard.container.etcfiles",
-        "dockyard.container.mounts", "dockyard.container.logs", "dockyard.network.setup",
-        "dockyard.linux.fsmount", "dockyard.runtime", "dockyard.runtime.native",
-        "dockyard.runtime.jsonio", "dockyard.snapshot.store",
-    ):  # fmt: skip
-        with contextlib.suppress(Exception):
-            importlib.import_module(mod)
-    engine = Engine.open(root)
-    with contextlib.suppress(Exception):
-        engine.meta  # noqa: B018 - opened now, off the critical path
-        engine.networks  # noqa: B018
-    return engine.containers
+    await_start(pid, r, cid)
 
 
 def _become_supervisor(
@@ -192,13 +87,13 @@ def _become_supervisor(
         os.setsid()
         if os.fork():
             os._exit(0)
-        saved_stdin = _detach_stdio(keep_stdin=attach is not None and attach.stdin)
-        code = _run_supervisor(service, cid, attach, ready, saved_stdin)
+        saved_stdin = detach_stdio(keep_stdin=attach is not None and attach.stdin)
+        code = run_supervisor(service, cid, attach, ready, saved_stdin)
     finally:
         os._exit(code)
 
 
-def _run_supervisor(
+def run_supervisor(
     service: Callable[[], ContainerService],
     cid: str,
     attach: Attach | None,
@@ -219,7 +114,7 @@ def _run_supervisor(
         return 1
 
 
-def _await_start(pid: int, ready: int, cid: str) -> None:
+def await_start(pid: int, ready: int, cid: str) -> None:
     """Wait for the supervisor's start report (`pid`: the intermediate child of a double
     fork, reaped first; 0 for a pre-forked supervisor)."""
     if pid:
@@ -236,7 +131,7 @@ def _await_start(pid: int, ready: int, cid: str) -> None:
         raise e
 
 
-def _detach_stdio(keep_stdin: bool) -> int:
+def detach_stdio(keep_stdin: bool = False) -> int:
     """Point fds 0-2 at /dev/null and become the subreaper of the container's processes;
     return a copy of the old stdin when `keep_stdin` (else -1)."""
     from dockyard.linux.kernel import PR_SET_CHILD_SUBREAPER, RealKernel

@@ -1,0 +1,198 @@
+"""A container's supervisor forked before the container exists (layer L4).
+
+`run` forks its supervisor ahead (`Prefork`), before it parses flags or opens a database: the
+child loads the start path's modules and opens its own databases on the other core while the
+CLI looks up the image and creates the record, then waits for `go` with the container's ID.
+
+A command server's spare worker goes one step further (`make_ready`): it forks the supervisor
+for the *next* `run` while it waits for a caller, and both warm up before the command arrives.
+That takes the fork (~2 ms for a process this size) and most copy-on-write page faults (~3 µs
+each, a few thousand per `run`: every page a forked Python process writes is copied first) off
+the start path. `dockyard.cli._early` takes it (`take_ready`) for `run` and lets it go for any
+other command.
+
+The `go` message carries what a supervisor forked ahead cannot have inherited from the command:
+its environment, working directory and umask (applied before anything runs; the engine is
+opened again if a `DOCKYARD_*` variable differs from the one it was warmed up with), and, for
+an attached `-i`, the command's stdin (SCM_RIGHTS over the `go` socket).
+
+Invariants: the child never keeps a descriptor of whoever forked it except its own ends of the
+pipes (`close_in_child` names the others: a spare's listening socket must not live on in a
+supervisor); a child that gets no `go` (EOF) exits at once; `close()` of an unused one never
+blocks the command (`wait=False`: the short-lived worker's exit lets it be reaped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+from dockyard.container.supervisor import Attach, await_start, detach_stdio, run_supervisor
+
+if TYPE_CHECKING:
+    from dockyard.container.service import ContainerService
+
+_READY: list[Prefork] = []  # at most one: made by a spare worker for the next command
+
+
+class Prefork:
+    """A supervisor waiting for `go` (see the module docstring).
+
+    Fork it before the CLI opens any database (the child opens its own engine on `root`).
+    The child detaches at once (a session of its own) and waits for `go`; `close()`
+    without `go` makes it exit. It holds the write ends of three pipes from the start — the
+    container's stdout, stderr and exit status, read here as `out`, `err`, `status` — and
+    uses them if `go` says the CLI is attached."""
+
+    def __init__(self, root: str | None, *, close_in_child: tuple[int, ...] = ()) -> None:
+        self.out, out_w = os.pipe()
+        self.err, err_w = os.pipe()
+        self.status, st_w = os.pipe()
+        go, go_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._ready, ready_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            go.close()
+            for fd in (self.out, self.err, self.status, self._ready, *close_in_child):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            _preforked(root, (out_w, err_w, st_w), go_child, ready_w)
+        go_child.close()
+        self._go: socket.socket | None = go
+        for fd in (out_w, err_w, st_w, ready_w):
+            os.close(fd)
+
+    def go(self, cid: str, *, attach: bool, stdin: bool) -> None:
+        """Let the supervisor run `cid`; wait until it runs (or raise its start error)."""
+        assert self._go is not None
+        umask = os.umask(0o022)
+        os.umask(umask)
+        order = {"cid": cid, "attach": attach, "stdin": stdin, "cwd": os.getcwd()}
+        order.update(env=dict(os.environ), umask=umask)
+        msg = json.dumps(order).encode()
+        fds = [0] if stdin else []
+        sent = socket.send_fds(self._go, [msg], fds) if fds else 0
+        self._go.sendall(msg[sent:])
+        self._go.close()
+        self._go = None
+        ready = self._ready
+        self._ready = -1
+        self.pid = 0  # our child until we exit (the CLI does soon): not waited for
+        await_start(0, ready, cid)
+
+    def close(self, *, wait: bool = True) -> None:
+        """Tell a supervisor that never got `go` to exit; close this side's pipe ends."""
+        if self._go is not None:
+            self._go.close()
+            self._go = None
+        for name in ("_ready", "out", "err", "status"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, -1)
+        if self.pid and wait:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+        self.pid = 0
+
+
+def make_ready(root: str, close_in_child: tuple[int, ...]) -> None:
+    """In a spare worker: fork the supervisor for the next `run` now."""
+    _READY.append(Prefork(root, close_in_child=close_in_child))
+
+
+def take_ready() -> Prefork | None:
+    return _READY.pop() if _READY else None
+
+
+def _preforked(
+    root: str | None, attach_fds: tuple[int, int, int], go: socket.socket, ready_w: int
+) -> None:
+    """The pre-forked child: detach, load the start path's modules and databases, wait for
+    the container's ID, then supervise it (never returns)."""
+    code = 1
+    try:
+        # A session of its own (no terminal signals), but no second fork: that would cost a
+        # fork of a large process on the start path. The supervisor never opens a terminal
+        # device (a pty master reaches it over a socket), so leading a session is harmless;
+        # it stays its forker's child until that exits (soon), then init's.
+        os.setsid()
+        detach_stdio()
+        warmed = _engine_env()
+        svc = _warm_up(root)
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, 0)  # a spare's nice 10 was for the warm-up
+        order, fds = _receive(go)
+        if order is None:
+            os._exit(0)
+        stdin = fds[0] if fds else -1
+        _become_caller(order)
+        if _engine_env() != warmed:
+            svc = _warm_up(root)
+        attach = None
+        if order["attach"]:
+            attach = Attach(*attach_fds, stdin=bool(order["stdin"]))
+        else:
+            for fd in attach_fds:
+                os.close(fd)
+        code = run_supervisor(lambda: svc, order["cid"], attach, ready_w, stdin)
+    finally:
+        os._exit(code)
+
+
+def _receive(go: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """The `go` message (None at EOF: no `go`) and the descriptors sent with it."""
+    chunks: list[bytes] = []
+    fds: list[int] = []
+    while True:
+        data, got, _flags, _addr = socket.recv_fds(go, 1 << 16, 1)
+        fds.extend(got)
+        if not data:
+            break
+        chunks.append(data)
+    go.close()
+    msg = b"".join(chunks)
+    return (json.loads(msg) if msg else None), fds
+
+
+def _become_caller(order: dict[str, Any]) -> None:
+    """The command's environment, working directory and umask (see the module docstring)."""
+    env = order.get("env")
+    if isinstance(env, dict):
+        os.environ.clear()
+        os.environ.update(env)
+    with contextlib.suppress(OSError, KeyError, TypeError):
+        os.chdir(order["cwd"])
+    with contextlib.suppress(KeyError, TypeError):
+        os.umask(int(order["umask"]))
+
+
+def _engine_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("DOCKYARD_")}
+
+
+def _warm_up(root: str | None) -> ContainerService:
+    """Import what starting a container needs and open the engine's databases (errors
+    surface later, where they belong); return the container service."""
+    import importlib
+
+    from dockyard.engine import Engine
+
+    for mod in (
+        "dockyard.container.service", "dockyard.container.networking",
+        "dockyard.container.spec", "dockyard.container.seccomp", "dockyard.container.etcfiles",
+        "dockyard.container.mounts", "dockyard.container.logs", "dockyard.network.setup",
+        "dockyard.linux.fsmount", "dockyard.runtime", "dockyard.runtime.native",
+        "dockyard.runtime.jsonio", "dockyard.snapshot.store",
+    ):  # fmt: skip
+        with contextlib.suppress(Exception):
+            importlib.import_module(mod)
+    engine = Engine.open(root)
+    with contextlib.suppress(Exception):
+        engine.meta  # noqa: B018 - opened now, off the critical path
+        engine.networks  # noqa: B018
+    return engine.containers

@@ -1,0 +1,104 @@
+"""A supervisor forked ahead by a spare worker (`dockyard.container.prefork.make_ready`) runs the
+next `run` as one forked by the command itself would: with the command's stdin, environment,
+working directory and umask; any other command lets it go without leaving a process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli import busybox_root
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with busybox_root(tmp_path_factory.mktemp("prefork")) as s:
+        yield s
+
+
+def _as_spare(state: Path, argv: list[str], *, stdin: bytes = b"", env_after: str = "") -> str:
+    """Run, in a fresh interpreter, what a spare worker does: fork the ready supervisor, then
+    (as the caller's command arrives) take on another environment, umask and working
+    directory, and run `argv` through the CLI. Prints what the script reports."""
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        from dockyard.container import prefork
+        prefork.make_ready({str(state)!r}, ())
+        ready = prefork._READY[0]
+        child = ready.pid
+        os.environ["DOCKYARD_PROBE"] = "caller"
+        {env_after}
+        os.umask(0o027)
+        os.chdir("/tmp")
+        from dockyard import cli
+        code = cli.main(["--root", {str(state)!r}, *{argv!r}])
+        sys.stdout.flush()
+        gone = False
+        for _ in range(200):
+            try:
+                pid, _status = os.waitpid(child, os.WNOHANG)
+            except ChildProcessError:
+                pid = -1
+            if pid:
+                gone = True
+                break
+            time.sleep(0.01)
+        print(f"code={{code}} taken={{not prefork._READY}} pid={{ready.pid}} gone={{gone}}")
+        """
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", script], input=stdin, capture_output=True, timeout=120,
+        env={**os.environ, "DOCKYARD_SERVER": "0"}, check=False,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr.decode()
+    return p.stdout.decode()
+
+
+def test_run_takes_the_ready_supervisor_with_the_callers_stdin(state: Path) -> None:
+    out = _as_spare(
+        state, ["run", "--rm", "-i", "--network", "none", "bb", "sh", "-c", "cat; exit 4"],
+        stdin=b"from the caller\n",
+    )  # fmt: skip
+    lines = out.splitlines()
+    assert lines[0] == "from the caller"
+    assert lines[1].startswith("code=4 taken=True pid=0"), out
+
+
+def test_the_ready_supervisor_works_in_the_callers_directory_and_umask(state: Path) -> None:
+    """The log file the supervisor creates follows the caller's umask (0o027 → no "other")."""
+    out = _as_spare(state, ["run", "-d", "--name", "umask", "--network", "none", "bb", "true"])
+    assert "code=0 taken=True" in out, out
+    cid = out.split()[0]
+    log = next((state / "containers" / cid).glob("*-json.log"))
+    assert log.stat().st_mode & 0o007 == 0
+    rm = subprocess.run(
+        [str(Path(sys.executable).parent / "dockyard"), "--root", str(state), "rm", "-f", cid],
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert rm.returncode == 0, rm.stderr
+
+
+def test_another_command_lets_the_ready_supervisor_go(state: Path) -> None:
+    out = _as_spare(state, ["ps", "-a"])
+    assert out.startswith("CONTAINER ID"), out
+    last = out.splitlines()[-1]
+    assert "code=0 taken=True" in last and "gone=True" in last, out
+
+
+def test_a_changed_engine_variable_reopens_the_engine(state: Path) -> None:
+    """Warmed up under one DOCKYARD_* environment, run under another: still runs (the
+    supervisor opens the engine again with the caller's)."""
+    out = _as_spare(
+        state, ["run", "--rm", "--network", "none", "bb", "echo", "reopened"],
+        env_after='os.environ["DOCKYARD_DEBUG"] = "1"',
+    )  # fmt: skip
+    assert out.splitlines()[0] == "reopened", out

@@ -6,8 +6,6 @@ isolation (runtime, network, volume), L4 use cases (container, build), L5 the En
 L6 adapters (cli, api). Importing this package imports nothing heavy.
 """
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -36,11 +36,16 @@ def package_parent() -> str:
 
 
 def script_text(python: str, module: str, function: str, path_entry: str) -> str:
+    # A directory that holds only this project (src/ of an editable install) goes first, so
+    # that importing `dockyard` scans no standard-library directory; a shared one (say,
+    # site-packages) goes last, where `site` would have put it.
+    alone = all(n.startswith(("dockyard", ".")) for n in os.listdir(path_entry))
+    add = f"sys.path.insert(1, {path_entry!r})" if alone else f"sys.path.append({path_entry!r})"
     return (
         f"#!{python} -S\n"
         f"{MARKER}: started without `site` (see that module)\n"
         "import sys\n"
-        f"sys.path.append({path_entry!r})\n"
+        f"{add}\n"
         f"from {module} import {function}\n"
         f"sys.exit({function}())\n"
     )

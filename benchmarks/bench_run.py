@@ -1,13 +1,16 @@
 """Benchmark: `run --rm IMG true` and published-port throughput, Dockyard against Podman.
 
     .venv/bin/python benchmarks/bench_run.py [--runs 15] [--requests 1000] [--threads 4]
-        [--rounds 3]
+        [--rounds 3] [--settle 0.3]
 
 1. start+exit+remove of a container (`run --rm IMG true`, wall clock of the CLI), with each
    engine's default network (Dockyard: `bridge`; Podman: its `podman` network via netavark) and
    with `--network none`, and `runc run` of a busybox bundle (/bin/true, runc's default spec:
    a new network namespace, no image, no network setup) as the floor of a runtime alone; the
-   five variants are interleaved run by run (median, p90);
+   five variants are interleaved run by run (median, p90), each after --settle seconds of
+   quiet, so that what one command leaves running (Podman's cleanup process, our command
+   server readying its next worker) does not land in the next one's time, as between
+   commands a person types;
 2. request rate through a published port on 127.0.0.1 (`run -d -p PORT:3000`, busybox httpd
    in the same image for both; a bounded load: --requests HTTP/1.0 GETs, one connection each,
    from --threads client threads on the host, in --rounds interleaved rounds; median req/s).
@@ -194,7 +197,7 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     return dt * 1000
 
 
-def start_times(b: Bench, runs: int) -> dict[str, list[float]]:
+def start_times(b: Bench, runs: int, settle: float) -> dict[str, list[float]]:
     from benchmarks.bench_runtime import make_bundle
 
     env = {**os.environ, "CONTAINERS_CONF": str(b.conf)}
@@ -216,6 +219,7 @@ def start_times(b: Bench, runs: int) -> dict[str, list[float]]:
     _server.warm(DOCKYARD, b.root, env)
     for _ in range(runs):
         for k, (argv, e) in variants.items():
+            time.sleep(settle)  # what the last command left running (any engine's) ends first
             out[k].append(timed(argv, e))
     return out
 
@@ -297,6 +301,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--settle", type=float, default=0.3)
     args = ap.parse_args()
     if os.geteuid() != 0 or not shutil.which("podman") or not shutil.which("runc"):
         print("needs root, podman and runc", file=sys.stderr)
@@ -307,7 +312,7 @@ def main() -> int:
     b = Bench(tmp)
     try:
         b.setup()
-        starts = start_times(b, args.runs)
+        starts = start_times(b, args.runs, args.settle)
         rates = throughput(b, args.requests, args.threads, args.rounds)
     finally:
         b.teardown()

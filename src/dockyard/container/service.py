@@ -268,9 +268,15 @@ class ContainerService:
             image_chain=chain,
         )
         d = self.dir(cid)
+        try:
+            os.mkdir(d, 0o711)
+        except FileNotFoundError:
+            d.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(d, 0o711)
+        if os.stat(d).st_mode & 0o777 != 0o711:  # a umask took bits away
+            os.chmod(d, 0o711)
         for sub in ("upper", "work", "rootfs"):
-            (d / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(d, 0o711)
+            os.mkdir(d / sub)
         for attempt in range(10):
             c.name = check_name(name) if name else random_name(attempt)
             try:

@@ -190,17 +190,22 @@ def write_standalone(files_dir: Path, hostname: str, host_mode: bool) -> None:
 
 
 def write_file(path: Path, text: str) -> None:
-    """Write `text` to `path`: in place if it exists (keeps bind mounts valid), else atomically."""
+    """Write `text` to `path`: in place if it exists (keeps bind mounts valid), else as a new
+    file. A new file has no reader yet (it is bind-mounted into a container only after it is
+    written); a start that crashes half-way writes it again. Mode 0644 whatever the umask."""
     data = text.encode()
-    if path.exists():
+    new = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        fd = os.open(path, new, 0o644)
+    except FileExistsError:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, new, 0o644)
+        os.fchmod(fd, 0o644)
+    else:
+        os.fchmod(fd, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)

@@ -124,6 +124,16 @@ def _finish() -> None:
             stream.flush()
 
 
+def same_interpreter(executable: str) -> bool:
+    """Whether a caller's `sys.executable` is ours: the same path, or another name for the same
+    binary in the same directory (a venv's `python` and `python3`); another venv is not."""
+    if executable == sys.executable:
+        return True
+    return os.path.dirname(executable) == os.path.dirname(sys.executable) and (
+        os.path.realpath(executable) == os.path.realpath(sys.executable)
+    )
+
+
 def peer_is_us(conn: socket.socket) -> bool:
     """Whether the caller runs with our uid (SO_PEERCRED: the kernel's word, not the caller's)."""
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
@@ -184,7 +194,7 @@ def intake(conn: socket.socket, stale: Callable[[], bool]) -> tuple[list[str], l
         text = decode_request(body)
     except ValueError:
         text = []
-    verdict = STALE if text and stale() else "" if text and text[1] == sys.executable else REFUSED
+    verdict = STALE if text and stale() else "" if text and same_interpreter(text[1]) else REFUSED
     if verdict:
         with contextlib.suppress(OSError):
             conn.sendall(b"R\n")

@@ -85,11 +85,12 @@ def test_record_caches_the_image_config_and_chain(root: Path) -> None:
 def test_a_listing_finishes_a_removal_whose_supervisor_died(root: Path) -> None:
     cid = dy(root, "create", "--network", "none", "--rm", "bb:1", "true").out.strip()
     d = root / "containers" / cid
+    from dockyard.container import running
     from dockyard.engine import Engine
 
     with Engine.open(root) as engine:  # as a supervisor killed right after deleting the record
         c = engine.containers.get(cid)
-        engine.containers._mount_rootfs(c)
+        running.mount_rootfs(engine.containers, c)
         (d / "removing").write_text("dockyard")
         with engine.meta.tx():
             engine.meta.delete_container(cid)

@@ -82,7 +82,7 @@ def send_size(directory: Path, rows: int, cols: int) -> bool:
 def for_run(
     directory: Path, run: Any, config: Mapping[str, Any], cli_stdin: int
 ) -> StdinRelay | None:
-    """The relay for a container just started (`run`: a `service.Running`), or None when it
+    """The relay for a container just started (`run`: a `running.Running`), or None when it
     has no tty and its stdin is not the supervisor's to feed (no `-i`, or the CLI's stdin is
     inherited)."""
     open_stdin = bool(config.get("OpenStdin"))

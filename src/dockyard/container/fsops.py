@@ -66,7 +66,9 @@ def container_root(svc: ContainerService, c: Container) -> Iterator[int]:
     # the lock) waits until we are done and another cp never unmounts under us.
     with svc.locked(c.id):
         if not fsmount.is_mounted(str(target)):
-            svc._mount_rootfs(c)
+            from dockyard.container import running
+
+            running.mount_rootfs(svc, c)
         try:
             fd = os.open(target, DIR_FLAGS)
             try:

@@ -183,7 +183,7 @@ def _warm_up(root: str | None) -> ContainerService:
     from dockyard.engine import Engine
 
     for mod in (
-        "dockyard.container.service", "dockyard.container.networking",
+        "dockyard.container.service", "dockyard.container.running", "dockyard.container.networking",
         "dockyard.container.spec", "dockyard.container.seccomp", "dockyard.container.etcfiles",
         "dockyard.container.mounts", "dockyard.container.logs", "dockyard.network.setup",
         "dockyard.linux.fsmount", "dockyard.runtime", "dockyard.runtime.native",

@@ -2,7 +2,8 @@
 
 It owns container records (metadata DB), their directories under `<root>/containers/<id>/`
 (upper and work dirs of the overlay, the rootfs mount point, the bundle, the log, the
-/etc files), and drives the runtime through the supervisor.
+/etc files), and drives the runtime through the supervisor. The supervisor's side of a
+container's process (mount, bundle, runtime start, exit, restart) is in `running`.
 
 Invariants:
 - A container's name is unique (a UNIQUE column; concurrent creates cannot both win).
@@ -15,9 +16,8 @@ Invariants:
   then the supervisor reports the exit code to the attached CLI, then it deletes the runtime
   state, unmounts and removes the directory, under a `removing` marker; listings and the
   image/volume in-use checks wait for such removals or finish them (`finish_removals`).
-- The record caches what `create` resolved of the image (its config and layer chain), so a
-  start never reads the image again. `--rm` rootfs overlays are `volatile` (no sync at
-  unmount); other containers' are not (their writes survive a host crash as on Docker).
+- The record caches what `create` resolved of the image (its config and layer chain), for
+  `running` to start from.
 """
 
 from __future__ import annotations
@@ -30,35 +30,19 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dockyard.container.logs import LogWriter
-from dockyard.container.model import ZERO_TIME, Container, State
+from dockyard.container.model import Container
 from dockyard.container.names import check_name, random_name
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.linux.proc import alive, start_time
+from dockyard.linux.proc import alive
 from dockyard.units import rfc3339
 
 if TYPE_CHECKING:
     from dockyard.container.supervisor import Attach
     from dockyard.engine import Engine
     from dockyard.runtime.api import Runtime
-
-
-@dataclass
-class Running:
-    """A started container process, as the supervisor holds it."""
-
-    pid: int
-    stdout: int  # read end (or the pty master when tty)
-    stderr: int  # read end, -1 with a tty
-    tty: bool
-    log: LogWriter
-    auto_remove: bool = False  # `--rm`: removed right after it exits, never restarted
-    published: bool = False  # holds host ports (released before the exit is reported)
-    stdin_w: int = -1  # write end of the container's stdin pipe (`-i` without an attached CLI)
 
 
 class ContainerService:
@@ -325,235 +309,6 @@ class ContainerService:
         except NotFound:  # a `--rm` container that already exited and is gone
             return c
 
-    def _mount_rootfs(self, c: Container) -> Path:
-        from dockyard.linux import fsmount
-
-        d = self.dir(c.id)
-        target = d / "rootfs"
-        if fsmount.is_mounted(str(target)):
-            return target
-        # `--rm`: a volatile overlay (no syncfs of the whole upper filesystem at unmount, and
-        # fsync inside is a no-op); its upper is thrown away on exit. Other containers keep
-        # Docker's durability: their upper survives a host crash as the disk has it.
-        volatile = ("volatile",) if c.host_config.get("AutoRemove") else ()
-        if volatile:
-            # left by an earlier mount; only a supervisor crash lets one be mounted again
-            shutil.rmtree(d / "work" / "work" / "incompat", ignore_errors=True)
-        chain = self._image_chain(c)
-        if not chain:
-            empty = d / "empty"
-            empty.mkdir(exist_ok=True)
-            opts = (f"lowerdir={empty}", f"upperdir={d / 'upper'}", f"workdir={d / 'work'}")
-            fsmount.mount("overlay", "overlay", str(target), opts + volatile)
-            return target
-        mounts = self.engine.snapshots.mounts(chain, d / "upper", d / "work")
-        for m in mounts:
-            mopts = (*m.options, *volatile) if m.type == "overlay" else m.options
-            fsmount.mount(m.type, m.source, str(target), mopts, m.cwd)
-        return target
-
-    def _image_chain(self, c: Container) -> list[str]:
-        if c.image_chain is not None:
-            return c.image_chain
-        return [str(x) for x in self.engine.images.get(c.image_id).chain]
-
-    def _image_config(self, c: Container) -> dict[str, Any]:
-        if c.image_config is not None:
-            return c.image_config
-        return dict(self.engine.images.get(c.image_id).config.config)
-
-    def start_process(self, cid: str, *, stdin_fd: int = -1) -> Running:
-        """Mount, write the bundle, create and start the container (in the supervisor)."""
-        from dockyard.container import mounts, networking
-        from dockyard.container.spec import build_spec, init_binary
-        from dockyard.runtime import jsonio
-
-        c = self._load(cid)
-        d = self.dir(cid)
-        net = networking.attach(self.engine, c, self.lookup)  # ports held here until release
-        try:
-            rootfs = self._mount_rootfs(c)
-            extra = net.mounts + mounts.spec_mounts(self.engine, c, rootfs)
-            spec = build_spec(
-                c, self._image_config(c), rootfs, netns=net.netns, extra_mounts=extra,
-                seccomp=_seccomp(c), init=init_binary(c.host_config, self.engine.config.extra),
-            )  # fmt: skip
-            bundle = d / "bundle"
-            bundle.mkdir(exist_ok=True)
-            (bundle / "config.json").write_text(jsonio.dumps(spec))
-        except BaseException:
-            self._unmount(cid)
-            networking.suppress_release(self.engine, cid)
-            raise
-        log = LogWriter(
-            d / f"{cid}-json.log",
-            **_log_opts(c.host_config.get("LogConfig") or {}),
-        )
-        tty = bool(c.config.get("Tty"))
-        keep = -1
-        rt = self.runtime_for(c)
-        with contextlib.suppress(DockyardError):
-            rt.delete(cid, force=True)  # a leftover from a crash
-        console = None
-        if tty:  # the runtime makes the pty in the container's devpts and sends us its master
-            from dockyard.runtime.console import ConsoleServer
-
-            console = ConsoleServer()
-            null = os.open(os.devnull, os.O_RDWR)
-            child_fds = (null, null, null)
-            parent_fds = (-1, -1)
-        else:
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            if stdin_fd >= 0 and c.config.get("OpenStdin"):
-                sin = os.dup(stdin_fd)
-            elif c.config.get("OpenStdin"):
-                sin, keep = os.pipe()  # kept open (`Running.stdin_w`): no EOF on stdin
-            else:
-                sin = os.open(os.devnull, os.O_RDONLY)
-            child_fds = (sin, out_w, err_w)
-            parent_fds = (out_r, err_r)
-
-        def running(r: Container, pid: int) -> None:
-            r.state = State(
-                status="running",
-                pid=pid,
-                started_at=rfc3339(),
-                finished_at=ZERO_TIME,
-                supervisor_pid=os.getpid(),
-                supervisor_start=start_time(os.getpid()) or 0,
-                init_start=start_time(pid) or 0,
-                health=r.state.health,
-            )
-            r.network = {**(r.network or {}), "Settings": net.settings}
-
-        before = c.state
-        recorded: list[int] = []
-
-        def spawned(pid: int) -> None:
-            # recorded while the init sets itself up (it runs on the other core), not after
-            # `start`: the record is written before the process can exit, and costs no time
-            self._update(cid, lambda r: running(r, pid))
-            recorded.append(pid)
-
-        def unspawned() -> None:
-            # the init is gone again: the record says what it said before (so that
-            # `record_start_failure` tells a first start from a restart)
-            if recorded:
-                with contextlib.suppress(Exception):
-                    self._update(cid, lambda r: setattr(r, "state", before))
-
-        saved = [os.dup(i) for i in (0, 1, 2)]
-        try:
-            for i, fd in enumerate(child_fds):
-                os.dup2(fd, i, inheritable=True)
-            pid = rt.create(
-                cid, str(bundle), console_socket=console.path if console else None,
-                on_spawned=spawned,
-            )  # fmt: skip
-            if console is not None:
-                parent_fds = (console.receive(), -1)
-        except BaseException:
-            unspawned()
-            for fd in (*parent_fds, keep):
-                if fd >= 0:
-                    os.close(fd)
-            log.close()
-            self._unmount(cid)
-            networking.suppress_release(self.engine, cid)
-            raise
-        finally:
-            if console is not None:
-                console.close()
-            for i, fd in enumerate(saved):
-                os.dup2(fd, i)
-                os.close(fd)
-            for fd in set(child_fds):
-                os.close(fd)
-        try:
-            rt.start(cid)
-        except BaseException:
-            unspawned()
-            raise
-        if not recorded:  # a runtime that did not call `on_spawned`
-            self._update(cid, lambda r: running(r, pid))
-        return Running(
-            pid=pid,
-            stdout=parent_fds[0],
-            stderr=parent_fds[1],
-            tty=tty,
-            log=log,
-            auto_remove=bool(c.host_config.get("AutoRemove")),
-            published=bool(net.settings.get("Ports")),
-            stdin_w=keep,
-        )
-
-    def set_health(self, cid: str, health: dict[str, Any]) -> None:
-        self._update(cid, lambda r: setattr(r.state, "health", health))
-
-    def record_start_failure(self, cid: str, error: str, code: int) -> None:
-        def failed(r: Container) -> None:
-            r.state.status = "exited" if r.state.started_at != ZERO_TIME else "created"
-            r.state.error = error
-            r.state.exit_code = code
-            r.state.pid = 0
-
-        self._update(cid, failed)
-        self._cleanup_runtime(cid)
-
-    def finish_process(self, cid: str, run: Running, code: int) -> bool:
-        """Record the exit; return whether the restart policy restarts the container.
-
-        A `--rm` container is not recorded as exited (`remove_after_exit` deletes its record
-        next) and never restarts."""
-        oom = False
-        with contextlib.suppress(DockyardError, OSError):
-            from dockyard.linux.cgroups import open_cgroup
-
-            oom = open_cgroup(f"/dockyard/{cid}").oom_killed()
-        run.log.close()
-        if run.auto_remove:
-            return False
-        self._cleanup_runtime(cid)
-        restart = False
-
-        def exited(r: Container) -> None:
-            nonlocal restart
-            r.state.status = "exited"
-            r.state.pid = 0
-            r.state.exit_code = code
-            r.state.oom_killed = oom
-            r.state.finished_at = rfc3339()
-            policy = r.host_config.get("RestartPolicy") or {}
-            restart = _should_restart(policy, code, r.restart_count, r.state.stopped_by_user)
-            if restart:
-                r.state.status = "restarting"
-                r.restart_count += 1
-
-        self._update(cid, exited)
-        return restart
-
-    def remove_after_exit(self, cid: str, report: Callable[[], None], *, ports: bool) -> None:
-        """`--rm`: remove the container, reporting its exit early (see `removal`)."""
-        from dockyard.container import removal
-
-        self._removing.add(cid)
-        removal.remove_after_exit(self, cid, report, ports=ports)
-
-    def after_exit(self, cid: str) -> bool:
-        """After a failed start: remove a `--rm` container; return whether it was removed."""
-        try:
-            c = self._load(cid)
-        except NotFound:
-            return True
-        if c.host_config.get("AutoRemove"):
-            from dockyard.container import mounts
-
-            self._remove_files(cid)
-            mounts.remove_anonymous(self.engine, mounts.volume_names(c))
-            return True
-        return False
-
     def finish_removals(self, known: set[str] | None = None) -> None:
         """Complete `--rm` removals whose record is already gone (see `removal`)."""
         from dockyard.container import removal
@@ -685,45 +440,10 @@ def _merge_env(base: list[str], override: list[str]) -> list[str]:
     return [f"{k}={v}" for k, v in env.items()]
 
 
-def _should_restart(policy: dict[str, Any], code: int, count: int, by_user: bool) -> bool:
-    name = policy.get("Name") or "no"
-    if by_user or name == "no":
-        return False
-    if name == "on-failure":
-        limit = int(policy.get("MaximumRetryCount") or 0)
-        return code != 0 and (limit == 0 or count < limit)
-    return name in ("always", "unless-stopped")
-
-
-def _log_opts(cfg: dict[str, Any]) -> dict[str, int]:
-    from dockyard.container.logs import DEFAULT_MAX_FILE, DEFAULT_MAX_SIZE
-    from dockyard.units import parse_size
-
-    opts = cfg.get("Config") or {}
-    size = opts.get("max-size")
-    files = opts.get("max-file")
-    return {
-        "max_size": parse_size(size) if size else DEFAULT_MAX_SIZE,
-        "max_file": int(files) if files else DEFAULT_MAX_FILE,
-    }
-
-
 def _check_runtime(name: str) -> None:
     if name in ("dockyard", "native") or shutil.which(name):
         return
     raise InvalidArgument(f"unknown or invalid runtime name: {name}")
-
-
-def _seccomp(c: Container) -> dict[str, Any] | None:
-    """The container's seccomp filter: Docker's default for its capabilities, a profile
-    given with --security-opt seccomp=FILE, or none (unconfined, --privileged)."""
-    from dockyard.container.seccomp import from_security_opts
-    from dockyard.container.spec import capabilities
-
-    hc = c.host_config
-    return from_security_opts(
-        hc.get("SecurityOpt"), capabilities(hc), privileged=bool(hc.get("Privileged"))
-    )
 
 
 def parse_signal(sig: str | int) -> int:

@@ -148,6 +148,8 @@ def detach_stdio(keep_stdin: bool = False) -> int:
 def _supervise(
     svc: ContainerService, cid: str, attach: Attach | None, ready: int, saved_stdin: int
 ) -> int:
+    from dockyard.container import running
+
     lockfd = os.open(svc.dir(cid) / "supervisor.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
     fcntl.flock(lockfd, fcntl.LOCK_EX)
     first = True
@@ -163,7 +165,7 @@ def _supervise(
     while True:
         t0 = time.monotonic()
         try:
-            run = svc.start_process(cid, stdin_fd=saved_stdin)
+            run = running.start_process(svc, cid, stdin_fd=saved_stdin)
         except Exception as exc:  # any failure: report it, and leave nothing mounted or held
             e = (
                 exc
@@ -171,7 +173,7 @@ def _supervise(
                 else DockyardError(f"{type(exc).__name__}: {exc}")
             )
             code = exit_code_for(e)
-            svc.record_start_failure(cid, str(e), code)
+            running.record_start_failure(svc, cid, str(e), code)
             if first:
                 os.write(ready, json.dumps({"error": str(e), "code": code}).encode())
                 os.close(ready)
@@ -183,11 +185,13 @@ def _supervise(
             first = False
         monitor = _health_monitor(svc, cid, wake_w)
         try:
-            code = _pump(run, attach, relay, wake_r, monitor, lambda h: svc.set_health(cid, h))
+            code = _pump(
+                run, attach, relay, wake_r, monitor, lambda h: running.set_health(svc, cid, h)
+            )
         finally:
             if relay is not None:
                 relay.close()
-        restart = svc.finish_process(cid, run, code)
+        restart = running.finish_process(svc, cid, run, code)
         if not restart:
             removal = (run.published,) if run.auto_remove else None
             break
@@ -196,9 +200,9 @@ def _supervise(
         time.sleep(backoff)
         backoff = min(backoff * 2, 60.0)
     if removal is not None:  # the CLI learns the code once the record is gone, not later
-        svc.remove_after_exit(cid, lambda: _report(attach, code), ports=removal[0])
+        running.remove_after_exit(svc, cid, lambda: _report(attach, code), ports=removal[0])
     else:
-        svc.after_exit(cid)
+        running.after_exit(svc, cid)
         _report(attach, code)
     os.close(lockfd)
     return 0
@@ -219,7 +223,7 @@ def _report(attach: Attach | None, code: int) -> None:
 
 def _stdin_relay(svc: ContainerService, cid: str, run: object, cli_stdin: int) -> StdinRelay | None:
     """Serve the container's stdin to `attach` (None if it is not ours to feed)."""
-    from dockyard.container.service import Running
+    from dockyard.container.running import Running
 
     assert isinstance(run, Running)
     if not run.tty and run.stdin_w < 0:
@@ -239,12 +243,13 @@ def _health_monitor(svc: ContainerService, cid: str, wake_w: int) -> HealthMonit
     cfg = svc.get(cid).config.get("Healthcheck") or {}
     if not cfg.get("Test") or cfg["Test"][0] == "NONE":
         return None  # no healthcheck: not even its module is loaded
+    from dockyard.container import running
     from dockyard.container.health import HealthMonitor
 
     mon = HealthMonitor(cfg, svc.engine.root, cid, wake_w)
     if not mon.enabled:
         return None
-    svc.set_health(cid, {"Status": "starting", "FailingStreak": 0, "Log": []})
+    running.set_health(svc, cid, {"Status": "starting", "FailingStreak": 0, "Log": []})
     return mon
 
 
@@ -258,7 +263,7 @@ def _pump(
 ) -> int:
     """Copy container output to the log and the attached CLI, and `relay` clients' input to
     its stdin, until the init exits; run healthchecks when they are due."""
-    from dockyard.container.service import Running
+    from dockyard.container.running import Running
 
     assert isinstance(run, Running)
     sel = selectors.DefaultSelector()

@@ -4,6 +4,7 @@ working directory and umask; any other command lets it go without leaving a proc
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,37 @@ def test_a_changed_engine_variable_reopens_the_engine(state: Path) -> None:
         env_after='os.environ["DOCKYARD_DEBUG"] = "1"',
     )  # fmt: skip
     assert out.splitlines()[0] == "reopened", out
+
+
+def test_the_container_joins_the_namespaces_made_ahead(state: Path) -> None:
+    """The ready supervisor's network, IPC and UTS namespaces (`linux.spare_ns`) are what the
+    container runs in: new ones (not the host's), one set per container."""
+    keys = ("net", "ipc", "uts")
+    host = [os.stat(f"/proc/self/ns/{k}").st_ino for k in keys]
+    first = _as_spare(state, ["run", "-d", "--network", "none", "bb", "sleep", "30"]).split()[0]
+    try:
+        pid = json.loads(_dy(state, "inspect", first))[0]["State"]["Pid"]
+        running = [os.stat(f"/proc/{pid}/ns/{k}").st_ino for k in keys]
+        out = _as_spare(
+            state, ["run", "--rm", "--network", "none", "bb", "sh", "-c",
+                    "stat -L -c %i /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts"],
+        )  # fmt: skip
+        second = [int(x) for x in out.splitlines()[:3]]
+        for i in range(3):
+            assert len({host[i], running[i], second[i]}) == 3, (keys[i], host, running, second)
+        namespaces = json.loads(
+            (state / "containers" / first / "bundle" / "config.json").read_text()
+        )["linux"]["namespaces"]
+        joined = {e["type"] for e in namespaces if e.get("path", "").startswith("/proc/")}
+        assert joined == {"network", "ipc", "uts"}
+    finally:
+        _dy(state, "rm", "-f", first)
+
+
+def _dy(state: Path, *args: str) -> str:
+    p = subprocess.run(
+        [str(Path(sys.executable).parent / "dockyard"), "--root", str(state), *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    return p.stdout

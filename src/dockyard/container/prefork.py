@@ -31,6 +31,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from dockyard.container.supervisor import Attach, await_start, detach_stdio, run_supervisor
+from dockyard.linux import spare_ns
 
 if TYPE_CHECKING:
     from dockyard.container.service import ContainerService
@@ -124,6 +125,7 @@ def _preforked(
         detach_stdio()
         warmed = _engine_env()
         svc = _warm_up(root)
+        spare_ns.make_ready()  # the container's network, IPC and UTS namespaces, ahead
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, 0)  # a spare's nice 10 was for the warm-up
         order, fds = _receive(go)

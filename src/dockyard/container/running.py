@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.container.logs import LogWriter
 from dockyard.container.model import ZERO_TIME, Container, State
 from dockyard.errors import DockyardError, NotFound
+from dockyard.linux import spare_ns
 from dockyard.linux.proc import start_time
 from dockyard.units import rfc3339
 
@@ -101,6 +102,9 @@ def start_process(svc: ContainerService, cid: str, *, stdin_fd: int = -1) -> Run
     c = svc._load(cid)
     d = svc.dir(cid)
     net = networking.attach(svc.engine, c, svc.lookup)  # ports held here until release
+    # namespaces a supervisor forked ahead made while it waited (`linux.spare_ns`); held
+    # until the init has joined them
+    premade = spare_ns.take()
     try:
         rootfs = mount_rootfs(svc, c)
         extra = net.mounts + mounts.spec_mounts(svc.engine, c, rootfs)
@@ -108,10 +112,14 @@ def start_process(svc: ContainerService, cid: str, *, stdin_fd: int = -1) -> Run
             c, _image_config(svc, c), rootfs, netns=net.netns, extra_mounts=extra,
             seccomp=_seccomp(c), init=init_binary(c.host_config, svc.engine.config.extra),
         )  # fmt: skip
+        if premade is not None:
+            premade.apply(spec)
         bundle = d / "bundle"
         bundle.mkdir(exist_ok=True)
         (bundle / "config.json").write_text(jsonio.dumps(spec))
     except BaseException:
+        if premade is not None:
+            premade.close()
         svc._unmount(cid)
         networking.suppress_release(svc.engine, cid)
         raise
@@ -193,6 +201,8 @@ def start_process(svc: ContainerService, cid: str, *, stdin_fd: int = -1) -> Run
         networking.suppress_release(svc.engine, cid)
         raise
     finally:
+        if premade is not None:
+            premade.close()  # the init is in them now (or gone)
         if console is not None:
             console.close()
         for i, fd in enumerate(saved):

@@ -18,9 +18,11 @@ def _inode(path: str) -> int:
 
 
 def test_made_namespaces_are_new_and_lo_is_up() -> None:
+    before = {k: _inode(f"/proc/self/ns/{k}") for k in ("net", "ipc", "uts")}
     made = spare_ns.make()
     assert made is not None
     try:
+        assert {k: _inode(f"/proc/self/ns/{k}") for k in before} == before  # back home
         assert sorted(made.fds) == ["ipc", "network", "uts"]
         ours = {"network": "net", "ipc": "ipc", "uts": "uts"}
         for kind, fd in made.fds.items():

@@ -8,10 +8,11 @@ which the runtime opens before the clone) instead of creating them. A joined nam
 same as a new one: nobody else has ever been in it, `lo` is up as the runtime would have set it,
 and the init sets the container's hostname in it as usual.
 
-How: a short-lived child unshares the three namespaces and brings `lo` up; we open its
-`/proc/<pid>/ns/*` files (which keep the namespaces alive) and let it exit. Our own namespaces
-are never touched, so no failure here can leave the supervisor in the wrong namespace; any
-failure simply means "none made" and the runtime creates them as before.
+How: the supervisor unshares the three namespaces, opens its `/proc/self/ns/*` files (which
+keep them alive), brings `lo` up, and returns to its own namespaces by `setns` on descriptors it
+opened first (root re-entering the namespaces it came from: this does not fail). It is still
+single-threaded then. Any failure before that simply means "none made" and the runtime creates
+them as before.
 
 Invariants: the descriptors are close-on-exec and are used at most once (`take` hands them out
 once); the supervisor closes them once the container's init has joined (or failed), so the
@@ -60,45 +61,43 @@ class Premade:
 
 
 def make() -> Premade | None:
-    """A network, IPC and UTS namespace, new, with `lo` up; None if the kernel says no."""
-    ready_r, ready_w = os.pipe()
-    done_r, done_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: unshare, lo up, say so, wait until the files are open
-        code = 1
-        try:
-            os.close(ready_r)
-            os.close(done_w)
-            from dockyard.linux import loopback
+    """A network, IPC and UTS namespace, new, with `lo` up; None if the kernel says no.
 
-            flags = 0
-            for kind in KINDS:
-                flags |= NAMESPACES[kind][0]
-            RealKernel().unshare(flags)
-            loopback.up()
-            os.write(ready_w, b"1")
-            os.read(done_r, 1)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(ready_w)
-    os.close(done_r)
+    We step into them and back (unshare, open, setns to the namespaces we came from). Not a
+    child doing it for us: a fork marks every page of this large process copy-on-write, and
+    the supervisor would pay hundreds of page faults for that on the start path."""
+    kernel = RealKernel()
+    host = {k: os.open(_own(k), os.O_RDONLY | os.O_CLOEXEC) for k in KINDS}
     fds: dict[str, int] = {}
     try:
-        if os.read(ready_r, 1) == b"1":
+        flags = 0
+        for kind in KINDS:
+            flags |= NAMESPACES[kind][0]
+        try:
+            kernel.unshare(flags)
+        except OSError:
+            return None
+        try:
+            from dockyard.linux import loopback
+
             for kind in KINDS:
-                path = f"/proc/{pid}/ns/{NAMESPACES[kind][1]}"
-                fds[kind] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        for fd in fds.values():
-            os.close(fd)
-        fds = {}
+                fds[kind] = os.open(_own(kind), os.O_RDONLY | os.O_CLOEXEC)
+            loopback.up()
+        except OSError:
+            for fd in fds.values():
+                os.close(fd)
+            fds = {}
+        finally:
+            for kind in KINDS:  # back home; failing here would be fatal, and it does not fail
+                kernel.setns(host[kind], NAMESPACES[kind][0])  # for root holding the fds
     finally:
-        os.close(ready_r)
-        os.close(done_w)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-    return Premade(fds) if len(fds) == len(KINDS) else None
+        for fd in host.values():
+            os.close(fd)
+    return Premade(fds) if fds else None
+
+
+def _own(kind: str) -> str:
+    return f"/proc/self/ns/{NAMESPACES[kind][1]}"
 
 
 def make_ready() -> None:

@@ -137,3 +137,15 @@ def _dy(state: Path, *args: str) -> str:
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
     return p.stdout
+
+
+def test_a_ready_supervisor_that_died_is_replaced(state: Path) -> None:
+    """`take_ready` lets a ready supervisor that is gone (killed, or stranded while making its
+    namespaces) go; `run` forks a fresh one and runs as usual."""
+    out = _as_spare(
+        state, ["run", "--rm", "--network", "none", "bb", "echo", "fresh"],
+        env_after="os.kill(child, 9); time.sleep(0.2)",
+    )  # fmt: skip
+    lines = out.splitlines()
+    assert lines[0] == "fresh", out
+    assert lines[1].startswith("code=0 taken=True"), out

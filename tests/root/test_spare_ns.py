@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -76,3 +77,23 @@ def test_take_hands_them_out_once() -> None:
     finally:
         if first is not None:
             first.close()
+
+
+def test_a_failed_return_home_is_never_swallowed() -> None:
+    """If setns back to our own namespaces failed, `make` raises `Stranded` (not an OSError,
+    which `make_ready` would take for "none made"). Run in a throw-away interpreter: it really
+    stays behind in the new namespaces."""
+    script = (
+        "from dockyard.linux import kernel, spare_ns\n"
+        "def broken(self, fd, nstype):\n"
+        "    raise OSError(1, 'no')\n"
+        "kernel.RealKernel.setns = broken\n"
+        "try:\n"
+        "    spare_ns.make_ready()\n"
+        "except spare_ns.Stranded:\n"
+        "    print('stranded')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert out.stdout.strip() == "stranded", out.stderr

@@ -107,7 +107,18 @@ def make_ready(root: str, close_in_child: tuple[int, ...]) -> None:
 
 
 def take_ready() -> Prefork | None:
-    return _READY.pop() if _READY else None
+    """The supervisor made ahead, if it is still there (one that died warming up is let go)."""
+    while _READY:
+        ready = _READY.pop()
+        try:
+            gone = os.waitpid(ready.pid, os.WNOHANG)[0] != 0
+        except ChildProcessError:
+            gone = True
+        if not gone:
+            return ready
+        ready.pid = 0
+        ready.close()
+    return None
 
 
 def _preforked(

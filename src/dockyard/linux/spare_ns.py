@@ -12,7 +12,8 @@ How: the supervisor unshares the three namespaces, opens its `/proc/self/ns/*` f
 keep them alive), brings `lo` up, and returns to its own namespaces by `setns` on descriptors it
 opened first (root re-entering the namespaces it came from: this does not fail). It is still
 single-threaded then. Any failure before that simply means "none made" and the runtime creates
-them as before.
+them as before; a failure to return (never seen) raises `Stranded`, which nothing suppresses:
+the supervisor made ahead dies, and the command forks a fresh one (`prefork.take_ready`).
 
 Invariants: the descriptors are close-on-exec and are used at most once (`take` hands them out
 once); the supervisor closes them once the container's init has joined (or failed), so the
@@ -31,6 +32,10 @@ from dockyard.linux.kernel import NAMESPACES, RealKernel
 KINDS = ("network", "ipc", "uts")  # what the engine's containers always get new (network: none)
 
 _READY: list[Premade] = []
+
+
+class Stranded(RuntimeError):
+    """We could not return to our own namespaces (not an OSError: nobody may suppress it)."""
 
 
 class Premade:
@@ -88,8 +93,11 @@ def make() -> Premade | None:
                 os.close(fd)
             fds = {}
         finally:
-            for kind in KINDS:  # back home; failing here would be fatal, and it does not fail
-                kernel.setns(host[kind], NAMESPACES[kind][0])  # for root holding the fds
+            try:  # back home (root re-entering namespaces it holds open: this does not fail)
+                for kind in KINDS:
+                    kernel.setns(host[kind], NAMESPACES[kind][0])
+            except OSError as e:  # but if it did, this process must not go on
+                raise Stranded(f"cannot return to our own namespaces: {e}") from e
     finally:
         for fd in host.values():
             os.close(fd)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -124,6 +125,7 @@ def git_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         ["git", "daemon", "--export-all", f"--base-path={base}", "--listen=127.0.0.1",
          f"--port={port}", "--reuseaddr", str(base)],
         env=GIT_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # `git daemon` runs git-daemon as a child: kill the group
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 10
@@ -134,7 +136,8 @@ def git_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             time.sleep(0.05)
         yield f"git://127.0.0.1:{port}/repo.git", work
     finally:
-        daemon.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(daemon.pid, signal.SIGKILL)
         daemon.wait()
 
 

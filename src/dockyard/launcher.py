@@ -50,8 +50,16 @@ def state_root(argv: list[str]) -> str:
     return root or _env("DOCKYARD_ROOT") or DEFAULT_ROOT
 
 
+def _environ() -> dict[bytes, bytes]:
+    """The environment as bytes: `os.environb` when `os` is loaded (a program that calls
+    `main(args)` may have changed `os.environ`; `posix.environ` is the start-up copy), else
+    `posix.environ` (the console script: nothing changed it)."""
+    os_mod = sys.modules.get("os")
+    return os_mod.environb if os_mod is not None else posix.environ
+
+
 def _env(name: str) -> str | None:
-    value = posix.environ.get(name.encode())
+    value = _environ().get(name.encode())
     return None if value is None else value.decode("utf-8", "surrogateescape")
 
 
@@ -73,7 +81,7 @@ def encode_request(argv: list[str]) -> bytes:
         *argv,
     ]
     head = [f.encode("utf-8", "surrogateescape") for f in fields]
-    return b"\0".join(head + [k + b"=" + v for k, v in posix.environ.items()])
+    return b"\0".join(head + [k + b"=" + v for k, v in _environ().items()])
 
 
 def main(args: list[str] | None = None) -> int:

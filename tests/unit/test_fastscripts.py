@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dockyard import fastscripts
 
 
@@ -68,3 +70,14 @@ def test_rewriting_is_idempotent(tmp_path: Path) -> None:
     fastscripts.install(str(bin_dir), sys.executable)
     assert (bin_dir / "dockyard-runtime").read_text() == first
     assert sorted(os.listdir(bin_dir)) == ["dockyard", "dockyard-runtime"]
+
+
+def test_a_library_call_sends_the_environment_as_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`launcher.main(args)` from a program that changed `os.environ` sends the changed
+    environment (`posix.environ` is only the start-up copy)."""
+    from dockyard import launcher
+
+    monkeypatch.setenv("DOCKYARD_PROBE_ENV", "changed")
+    body = launcher.encode_request(["ps"])
+    assert b"\0DOCKYARD_PROBE_ENV=changed" in body
+    assert launcher._env("DOCKYARD_PROBE_ENV") == "changed"

@@ -141,10 +141,12 @@ def network_settings(raw: Any, root: Path | None = None) -> Settings:
     """`Settings` from config.json's `network` object, e.g. `{"ip": "127.0.0.1",
     "pool-start": "10.89.0.0", "run-dir": "/run/dockyard/netns"}`; unknown keys are ignored.
 
-    Without one, `DOCKYARD_NETWORK_TAG` (a test session's short tag, at most 5 characters)
-    gives every state root names of its own, `<tag><4 hex of the root's path>`, so test roots
-    neither share nor touch the production bridge and table, and a session removes all it made
-    by the tag; otherwise the production defaults apply."""
+    Without one, every state root but the default one (/var/lib/dockyard, which gets the
+    production names `dockyard0` and table `dockyard`) gets names of its own,
+    `<tag><4 hex of the root's path>`: the tag is `DOCKYARD_NETWORK_TAG` (a test session's, at
+    most 5 characters; a session removes all it made by the tag), else `dy`. Two roots that
+    shared a bridge or a table would break each other (one rewrites the table with its own
+    networks only; the other's containers land on a subnet the host has no route for)."""
     from ipaddress import IPv4Address, IPv4Network
 
     from dockyard.network.manager import Settings
@@ -168,9 +170,15 @@ def _tagged(root: Path | None) -> dict[str, Any]:
     import hashlib
     import os
 
-    tag = os.environ.get("DOCKYARD_NETWORK_TAG", "")
-    if not tag or root is None:
+    from dockyard.config import DEFAULT_ROOT
+
+    if root is None:
         return {}
+    tag = os.environ.get("DOCKYARD_NETWORK_TAG", "")
+    if not tag:
+        if Path(root).resolve() == DEFAULT_ROOT.resolve():
+            return {}
+        tag = "dy"
     if len(tag) > 5 or not tag.isalnum():
         from dockyard.errors import InvalidArgument
 

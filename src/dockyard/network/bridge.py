@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
+from dockyard.errors import Conflict
 from dockyard.network import firewall, iproute
 
 IFNAMSIZ = 15
@@ -54,8 +55,21 @@ def ensure_bridge(
 ) -> bool:
     """Create the bridge if missing, with the gateway address(es); True if it was created now.
 
-    `v6`: the IPv6 (subnet, gateway) of an IPv6 network."""
+    `v6`: the IPv6 (subnet, gateway) of an IPv6 network.
+
+    A link of that name that does not carry our gateway address is not ours (another state
+    root's network with the same bridge name, or the host's): Conflict. Using it would put our
+    containers on a subnet the host has no route for, and their traffic would leave by the
+    default route."""
     if iproute.link_exists(name):
+        have = link_addresses(name)
+        if f"{gateway}/{subnet.prefixlen}" not in have:
+            raise Conflict(
+                f"bridge {name} exists with {', '.join(have) or 'no IPv4 address'}, not this "
+                f"network's {gateway}/{subnet.prefixlen}: another state root (or the host) uses "
+                'that name; give this root its own network names (config.json "network", '
+                "or DOCKYARD_NETWORK_TAG)"
+            )
         return False
     cmds = [
         ["link", "add", "name", name, "mtu", str(mtu), "type", "bridge"],
@@ -72,6 +86,16 @@ def ensure_bridge(
     iproute.ip_batch(cmds)
     firewall.set_route_localnet(name)
     return True
+
+
+def link_addresses(name: str) -> list[str]:
+    """The IPv4 addresses (ADDR/PREFIX) on link `name`."""
+    out = []
+    for link in iproute.ip_json(["-4", "addr", "show", "dev", name]):
+        for a in link.get("addr_info") or []:
+            if a.get("family") == "inet":
+                out.append(f"{a['local']}/{a['prefixlen']}")
+    return out
 
 
 def delete_bridge(name: str) -> None:

@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
-from benchmarks import _podman, _server  # noqa: E402
+from benchmarks import _cgroups, _server  # noqa: E402
 
 from dockyard.network import iproute, netns  # noqa: E402
 from dockyard.network.manager import NetworkManager  # noqa: E402
@@ -64,7 +64,7 @@ class Bench:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.tag = "dyr" + secrets.token_hex(2)
-        self.pod_cgroups = _podman.parents()  # Podman's cgroup parents that were here before
+        self.cgroups = _cgroups.parents()  # cgroup parents (ours, Podman's) here before
         self.root = tmp / "dy"
         self.pod_root = tmp / "pr"
         self.pod_run = tmp / "pq"
@@ -184,7 +184,7 @@ class Bench:
         iproute.run(["nft", "delete", "table", "inet", self.tag], check=False)
         for d in (self.pod_root, self.pod_run):
             subprocess.run(["umount", "-R", "-l", str(d / "overlay")], capture_output=True)
-        _podman.remove_new(self.pod_cgroups)
+        _cgroups.remove_new(self.cgroups)
 
 
 # ---- measurements ------------------------------------------------------------------------

@@ -101,3 +101,12 @@ def busybox_image(engine: Engine, name: str = "busybox:latest") -> Image:
 if __name__ == "__main__":
     with open(sys.argv[1], "wb") as f:
         write_busybox_rootfs(f)
+
+
+def extract_archive(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract one of our own archives (`save` output) with the `data` filter where this
+    Python has extraction filters (3.11.4+; Debian 12's 3.11.2 has none)."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+    else:
+        tar.extractall(dest)

@@ -24,7 +24,7 @@ import pytest
 
 from tests.cli import dy
 from tests.conftest import require_tool
-from tests.images import BASE_CHANGES, write_busybox_rootfs
+from tests.images import BASE_CHANGES, extract_archive, write_busybox_rootfs
 
 pytestmark = [pytest.mark.peer, pytest.mark.root]
 
@@ -183,7 +183,7 @@ def test_umoci_reads_our_layout(tmp_path: Path, busybox: tuple[Path, str]) -> No
     layout = tmp_path / "layout"
     layout.mkdir()
     with tarfile.open(out) as tar:
-        tar.extractall(layout, filter="data")
+        extract_archive(tar, layout)
     tags = subprocess.run(
         ["umoci", "ls", "--layout", str(layout)], capture_output=True, text=True, check=True
     )

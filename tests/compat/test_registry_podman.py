@@ -22,6 +22,7 @@ from dockyard.oci import mediatypes
 from tests.cli import dy
 from tests.compat.test_archive_peers import Run, busybox, podman  # noqa: F401 - fixtures
 from tests.compat.test_registry_distribution import run_registry, skopeo, write_oci_layout
+from tests.images import extract_archive
 from tests.unit.test_registry_stub import make_image
 
 pytestmark = [pytest.mark.peer, pytest.mark.root]
@@ -170,7 +171,7 @@ def test_an_image_skopeo_pushed_runs_here(registry: str, tmp_path: Path, fmt: st
     dy(tmp_path / "src", "save", "-o", str(tmp_path / "bb.tar"), "busybox:latest")
     layout = tmp_path / "layout"
     with tarfile.open(tmp_path / "bb.tar") as tf:
-        tf.extractall(layout, filter="data")
+        extract_archive(tf, layout)
     ref = f"{registry}/sk/runnable-{fmt}:v1"
     skopeo("copy", "--dest-tls-verify=false", "--format", fmt,
            f"oci:{layout}:latest", f"docker://{ref}")  # fmt: skip

@@ -379,9 +379,13 @@ class NativeRuntime:
             self._poststart(record)
             if detach:
                 return 0
-            if server is not None:
-                _proxy(server, stdio)
-            code = reap.wait_forwarding(pid)
+            restore = reap.forward_signals(pid)  # also while the console is proxied
+            try:
+                if server is not None:
+                    _proxy(server, stdio)
+                code = reap.wait_child(pid)
+            finally:
+                restore()
         finally:
             if server is not None:
                 server.close()
@@ -462,19 +466,35 @@ class NativeRuntime:
             write_atomic(_abs(pid_file), f"{pid}".encode(), 0o644)
         if detach:
             return pid
-        if server is not None:
-            _proxy(server, stdio)
-        return reap.wait_forwarding(pid)
+        restore = reap.forward_signals(pid)  # also while the console is proxied
+        try:
+            if server is not None:
+                _proxy(server, stdio)
+            return reap.wait_child(pid)
+        finally:
+            restore()
 
 
 def _proxy(server: ConsoleServer, stdio: tuple[int, int, int] | None) -> None:
-    """Receive the pty master from the container and proxy it to our stdio until it closes."""
+    """Receive the pty master from the container and proxy it to our stdio until it closes;
+    the container's pty follows our terminal's size (now and on every SIGWINCH), as with
+    `runc run -t`."""
+    import contextlib
+
+    from dockyard.linux.pty import set_winsize, watch_winsize
     from dockyard.runtime.console import proxy
 
     master = server.receive()
+
+    def resize(rows: int, cols: int) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            set_winsize(master, rows, cols)
+
+    unwatch = watch_winsize(resize)
     try:
         proxy(master, *(stdio[:2] if stdio else (0, 1)))
     finally:
+        unwatch()
         os.close(master)
 
 

@@ -15,6 +15,10 @@ import time
 from dockyard.errors import DockyardError
 from dockyard.linux.proc import start_time
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 SIGKILL = 9
 
 
@@ -57,7 +61,17 @@ def exit_code(status: int) -> int:
 
 
 def wait_forwarding(pid: int) -> int:
-    """Wait for our child `pid`, forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT to it."""
+    """Wait for our child `pid`, forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/2 to it."""
+    restore = forward_signals(pid)
+    try:
+        return wait_child(pid)
+    finally:
+        restore()
+
+
+def forward_signals(pid: int) -> Callable[[], None]:
+    """From now on, send the signals a foreground process gets (`_FORWARDED`) to `pid`, as
+    runc does for `run`/`exec` (also while a console is proxied); returns the undo."""
 
     def forward(signum: int, _frame: object) -> None:
         try:  # noqa: SIM105
@@ -66,16 +80,22 @@ def wait_forwarding(pid: int) -> int:
             pass
 
     old = {s: _signal.signal(s, forward) for s in _FORWARDED}
-    try:
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                return exit_code(status)
-            except InterruptedError:
-                continue
-    finally:
+
+    def restore() -> None:
         for s, handler in old.items():
             _signal.signal(s, handler)
+
+    return restore
+
+
+def wait_child(pid: int) -> int:
+    """Wait for our child `pid` (through signal handlers) and return its exit code."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return exit_code(status)
+        except InterruptedError:
+            continue
 
 
 # SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 (numbers: `signal` imports `enum`)

@@ -85,20 +85,21 @@ CREATE TABLE IF NOT EXISTS leases(
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) the network database at `path`."""
+    from dockyard.store.sqlitewal import open_wal
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn = open_wal(path, _set_up, check_same_thread=False)  # WAL: see store/sqlitewal.py
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")  # WAL: consistent after a crash, may lose the last
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _set_up(conn: sqlite3.Connection) -> None:
     if conn.execute("PRAGMA user_version").fetchone()[0] < VERSION:
         with tx(conn):
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
             _upgrade(conn)
-    return conn
 
 
 VERSION = 1

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.linux.proc import exists
+from dockyard.store.sqlitewal import open_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -122,16 +123,10 @@ class MetaDB:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "meta.db"
-        self.conn = self._connect()
-        self._migrate()
+        self.conn = open_wal(self.path, self._migrate_on)  # several processes: sqlitewal.py
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
-        return conn
+        return open_wal(self.path)
 
     @contextlib.contextmanager
     def closed_for_fork(self) -> Iterator[None]:
@@ -146,12 +141,13 @@ class MetaDB:
         finally:
             self.conn = self._connect()
 
-    def _migrate(self) -> None:
-        (v,) = self.conn.execute("PRAGMA user_version").fetchone()
+    @staticmethod
+    def _migrate_on(conn: sqlite3.Connection) -> None:
+        (v,) = conn.execute("PRAGMA user_version").fetchone()
         for version, script in enumerate(_MIGRATIONS, start=1):
             if v < version:
                 # executescript commits on its own; each step is one transaction.
-                self.conn.executescript(
+                conn.executescript(
                     f"BEGIN IMMEDIATE;{script}PRAGMA user_version={version}; COMMIT;"
                 )
 

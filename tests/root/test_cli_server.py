@@ -251,6 +251,11 @@ def test_server_leaves_when_its_root_is_removed(tmp_path: Path) -> None:
     for _ in range(2):  # a root's second command starts its server
         dy(r, "images")
     pid = _wait_server(r)
+    # Let the spare and its supervisor finish warming up first: a warm-up opens the root's
+    # databases (it skips a root whose meta.db is gone), and an rmtree running through the
+    # directory at that very moment could find a -wal file made again behind it.
+    _wait_spare(pid)
+    time.sleep(1.0)
     import shutil
 
     shutil.rmtree(r)

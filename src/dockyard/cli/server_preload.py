@@ -118,6 +118,8 @@ def rehearse(root: str) -> None:
         cli.parser_for("ps")[1].parse_args(["-a"])
     from dockyard.engine import Engine
 
+    if not os.path.exists(os.path.join(root, "meta.db")):
+        return  # a root being removed (or not made yet): never make files in it
     with contextlib.suppress(Exception):
         engine = Engine.open(root)
         try:

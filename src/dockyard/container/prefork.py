@@ -205,7 +205,8 @@ def _warm_up(root: str | None) -> ContainerService:
         with contextlib.suppress(Exception):
             importlib.import_module(mod)
     engine = Engine.open(root)
-    with contextlib.suppress(Exception):
-        engine.meta  # noqa: B018 - opened now, off the critical path
-        engine.networks  # noqa: B018
+    if (engine.root / "meta.db").exists():  # else a root being removed: make nothing in it
+        with contextlib.suppress(Exception):
+            engine.meta  # noqa: B018 - opened now, off the critical path
+            engine.networks  # noqa: B018
     return engine.containers

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 
 NAMES = ("libpod_parent", "dockyard")
@@ -21,11 +22,19 @@ def parents() -> set[Path]:
     return found
 
 
-def remove_new(before: set[Path]) -> None:
-    for parent in sorted(parents() - before):
-        for child in sorted(parent.iterdir()):
-            if child.is_dir():
-                with contextlib.suppress(OSError):
-                    os.rmdir(child)
-        with contextlib.suppress(OSError):
-            os.rmdir(parent)
+def remove_new(before: set[Path], timeout: float = 5.0) -> None:
+    """Remove the parents made since `before` (and their empty children), waiting up to
+    `timeout` s for a container's cgroup that a finishing supervisor still removes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = sorted(parents() - before)
+        for parent in left:
+            for child in sorted(parent.iterdir()):
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        os.rmdir(child)
+            with contextlib.suppress(OSError):
+                os.rmdir(parent)
+        if not (parents() - before) or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)

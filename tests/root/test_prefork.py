@@ -149,3 +149,40 @@ def test_a_ready_supervisor_that_died_is_replaced(state: Path) -> None:
     lines = out.splitlines()
     assert lines[0] == "fresh", out
     assert lines[1].startswith("code=0 taken=True"), out
+
+
+def test_a_ready_supervisor_lost_after_it_was_taken_is_a_clean_error(state: Path) -> None:
+    """If the supervisor dies between `take_ready` and `go`, `run` says so (exit 125), with no
+    traceback: the `go` message's send error is left to `await_start` to report."""
+    kill_after_take = (
+        "orig = prefork.take_ready\n"
+        "def take():\n"
+        "    r = orig()\n"
+        "    os.kill(r.pid, 9)\n"
+        "    time.sleep(0.2)\n"
+        "    return r\n"
+        "prefork.take_ready = take"
+    )
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        from dockyard.container import prefork
+        prefork.make_ready({str(state)!r}, ())
+        {textwrap.indent(kill_after_take, "        ").lstrip()}
+        from dockyard import cli
+        code = cli.main(["--root", {str(state)!r}, "run", "--name", "lost", "--network",
+                         "none", "bb", "true"])
+        print(f"code={{code}}")
+        """
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DOCKYARD_SERVER": "0"}, check=False,
+    )  # fmt: skip
+    try:
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip().endswith("code=125"), p.stdout + p.stderr
+        assert "supervisor died before starting it" in p.stderr
+        assert "Traceback" not in p.stderr
+    finally:
+        _dy(state, "rm", "-f", "lost")

@@ -75,8 +75,9 @@ class Prefork:
         order.update(env=dict(os.environ), umask=umask)
         msg = json.dumps(order).encode()
         fds = [0] if stdin else []
-        sent = socket.send_fds(self._go, [msg], fds) if fds else 0
-        self._go.sendall(msg[sent:])
+        with contextlib.suppress(OSError):  # a supervisor gone: `await_start` says so
+            sent = socket.send_fds(self._go, [msg], fds) if fds else 0
+            self._go.sendall(msg[sent:])
         self._go.close()
         self._go = None
         ready = self._ready

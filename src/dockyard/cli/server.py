@@ -9,8 +9,12 @@ process, and exits with its code; the server reports `P<pid>` when the worker ex
 One worker is forked ahead of time, as a *spare*: it rehearses the common path, then accepts
 the next caller itself (the server stops accepting while a spare waits) and passes the
 connection back, so a command pays neither the fork nor most first-touch page faults
-(`DOCKYARD_SERVER_SPARE=0`: no spare). The worker's side is `server_worker`, the one-time
-warm-up `server_preload`, and starting a server in the background `server_start`.
+(`DOCKYARD_SERVER_SPARE=0`: no spare). The next spare is forked once the commands running
+have finished, or `SPARE_DELAY` after the latest one began, whichever comes first: forked at
+once, it (and the supervisor and namespaces it makes ahead) took CPU from the command it was
+meant to help, ~6 ms of a `run --rm` on two cores (A/B in benchmarks/README.md). The
+worker's side is `server_worker`, the one-time warm-up `server_preload`, and starting a server
+in the background `server_start`.
 
 Invariants:
 - Stateless: no database connection, lock or engine object is ever opened here (a fork must not
@@ -50,6 +54,7 @@ __all__ = ["Server", "maybe_start", "preload", "serve", "spawn_detached"]
 IDLE_DEFAULT = 600.0
 REACHABLE_CHECK = 5.0  # seconds between checks that our socket file still exists
 SPARE_FAILURES = 3  # spares that die young before we stop making them
+SPARE_DELAY = 0.25  # seconds after a command began before its successor's spare is forked
 
 
 class Server:
@@ -63,6 +68,7 @@ class Server:
         self.stamp: dict[str, tuple[int, int]] = {}
         self.spare: tuple[int, socket.socket] | None = None  # (pid, our end of its socket)
         self.spare_born = 0.0
+        self.busy_since = 0.0  # when the latest command began (see SPARE_DELAY)
         self.spare_failures = 0
         self.spares = os.environ.get("DOCKYARD_SERVER_SPARE", "1") != "0"
         self.watch: ChangeWatch | None = None
@@ -157,7 +163,7 @@ class Server:
         while not stop:
             self._ensure_spare(poll)
             idle_left = last + self.idle - time.monotonic()
-            timeout = min(REACHABLE_CHECK, max(0.0, idle_left))
+            timeout = min(REACHABLE_CHECK, max(0.0, idle_left), self._spare_due())
             events = poll.poll(int(timeout * 1000) + 1)
             if not events and not self.workers and time.monotonic() - last >= self.idle:
                 break
@@ -173,7 +179,7 @@ class Server:
                     if not self._from_spare(poll, conns):
                         stop.append(1)  # stale: the spare answered "R"
                         break
-                    last = time.monotonic()
+                    last = self.busy_since = time.monotonic()
                 elif fd == self.sock.fileno():
                     conn = self._accept()
                     if conn is None:
@@ -186,7 +192,7 @@ class Server:
                         self.workers[pid] = conn
                         conns[conn.fileno()] = (pid, conn)
                         poll.register(conn.fileno(), select.POLLIN)
-                    last = time.monotonic()
+                    last = self.busy_since = time.monotonic()
                 elif fd in conns:  # the caller hung up (or wrote something): kill the worker
                     pid, conn = conns[fd]
                     try:
@@ -237,11 +243,22 @@ class Server:
             conns.pop(fd, None)
             conn.close()
 
+    def _spare_due(self) -> float:
+        """Seconds until the next spare may be forked: 0 for now, REACHABLE_CHECK when none
+        is wanted (one waits, spares are off, or they keep dying)."""
+        if self.spare is not None or not self.spares or self.spare_failures >= SPARE_FAILURES:
+            return REACHABLE_CHECK
+        if not self.workers:
+            return 0.0
+        return max(0.0, self.busy_since + SPARE_DELAY - time.monotonic())
+
     def _ensure_spare(self, poll: select.poll) -> None:
         """Fork a spare worker unless one waits already (or spares keep dying). While it
         waits, the spare accepts callers, not us: our listening socket leaves the poll set."""
         if self.spare is not None or not self.spares or self.spare_failures >= SPARE_FAILURES:
             return
+        if self._spare_due() > 0:
+            return  # a command has just begun: it gets the CPU (SPARE_DELAY)
         assert self.sock is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:

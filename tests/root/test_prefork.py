@@ -186,3 +186,23 @@ def test_a_ready_supervisor_lost_after_it_was_taken_is_a_clean_error(state: Path
         assert "Traceback" not in p.stderr
     finally:
         _dy(state, "rm", "-f", "lost")
+
+
+def test_the_start_path_rehearsal_has_no_effect(tmp_path: Path) -> None:
+    """`running.rehearse` (run by a supervisor made ahead) builds a record, spec and process
+    preparation in memory only: no file, mount, cgroup or process appears."""
+    from dockyard.container import running
+
+    before = set(os.listdir("/sys/fs/cgroup/pids"))
+    with open("/proc/self/mountinfo") as f:
+        mounts = f.read()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        running.rehearse()
+    finally:
+        os.chdir(cwd)
+    assert os.listdir(tmp_path) == []
+    assert set(os.listdir("/sys/fs/cgroup/pids")) == before
+    with open("/proc/self/mountinfo") as f:
+        assert f.read() == mounts

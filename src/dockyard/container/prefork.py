@@ -30,6 +30,7 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
+from dockyard.container import running
 from dockyard.container.supervisor import Attach, await_start, detach_stdio, run_supervisor
 from dockyard.linux import spare_ns
 
@@ -138,6 +139,8 @@ def _preforked(
         warmed = _engine_env()
         svc = _warm_up(root)
         spare_ns.make_ready()  # the container's network, IPC and UTS namespaces, ahead
+        with contextlib.suppress(Exception):
+            running.rehearse()
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, 0)  # a spare's nice 10 was for the warm-up
         order, fds = _receive(go)

@@ -47,7 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
-from benchmarks import _cgroups, _server  # noqa: E402
+from benchmarks import _server  # noqa: E402
+from tests import hostfx  # noqa: E402
 
 from dockyard.network import iproute, netns  # noqa: E402
 from dockyard.network.manager import NetworkManager  # noqa: E402
@@ -64,7 +65,7 @@ class Bench:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.tag = "dyr" + secrets.token_hex(2)
-        self.cgroups = _cgroups.parents()  # cgroup parents (ours, Podman's) here before
+        self.host_before = hostfx.existing()  # cgroup parents (ours, Podman's), run dirs
         self.root = tmp / "dy"
         self.pod_root = tmp / "pr"
         self.pod_run = tmp / "pq"
@@ -184,7 +185,7 @@ class Bench:
         iproute.run(["nft", "delete", "table", "inet", self.tag], check=False)
         for d in (self.pod_root, self.pod_run):
             subprocess.run(["umount", "-R", "-l", str(d / "overlay")], capture_output=True)
-        _cgroups.remove_new(self.cgroups)
+        hostfx.remove_new(self.host_before)
 
 
 # ---- measurements ------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,47 +95,16 @@ def _remove_tagged(tag: str) -> None:
             subprocess.run(["nft", "delete", "table", parts[1], parts[2]], capture_output=True)
 
 
-# Paths the engine or a peer tool creates as a side effect (cgroup parents, the netns run dir,
-# podman/skopeo's blob-info cache): removed at the end of the session when they were not there
-# at its start, so a test run leaves the host as it found it.
-_SIDE_EFFECTS = (
-    *(f"/sys/fs/cgroup/{c}/{name}" for c in (
-        "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids", "systemd",
-        "unified",
-    ) for name in ("dockyard", "dockyard-build")),
-    "/run/dockyard",
-    "/var/lib/containers",
-    "/run/runc",
-    "/run/crun",
-)  # fmt: skip
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _host_side_effects() -> Iterator[None]:
-    before = {p for p in _SIDE_EFFECTS if os.path.exists(p)}
+    """Cgroup parents, run dirs and caches this session made go at its end (tests/hostfx)."""
+    from tests import hostfx
+
+    before = hostfx.existing()
     yield
     if os.geteuid() != 0:
         return
     from tests.cli import stop_server
 
     stop_server(owner=os.getpid())  # this session's servers, with their last workers
-    for p in _SIDE_EFFECTS:
-        if p in before or not os.path.exists(p):
-            continue
-        if p.startswith("/sys/fs/cgroup/"):
-            # only when empty: a live container's cgroup keeps it; a `--rm` supervisor may
-            # still be removing its container's cgroup for a moment
-            deadline = time.monotonic() + 5
-            while True:
-                try:
-                    os.rmdir(p)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.05)
-        else:
-            with open("/proc/mounts") as f:
-                if any(line.split()[1].startswith(p + "/") for line in f):
-                    continue  # something is still mounted below it: leave it
-            shutil.rmtree(p, ignore_errors=True)
+    hostfx.remove_new(before)

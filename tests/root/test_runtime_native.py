@@ -21,19 +21,6 @@ from tests.root.bundle_helpers import default_config, make_bundle
 pytestmark = [pytest.mark.root]
 
 
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[NativeRuntime]:
-    runtime = NativeRuntime(str(tmp_path / "state"))
-    try:
-        yield runtime
-    finally:
-        for cid in runtime.states.ids():
-            try:
-                runtime.delete(cid, force=True)
-            except Exception as e:  # keep cleaning the others
-                print(f"cleanup of {cid} failed: {e}")
-
-
 def _cid(tmp_path: Path, tag: str) -> str:
     return f"{tag}-{tmp_path.name[-10:]}"
 

@@ -5,7 +5,6 @@ profile loads the cached program (libseccomp never called) and is confined exact
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,6 @@ pytestmark = [pytest.mark.root]
 DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_SETGID",
                 "CAP_SETUID", "CAP_NET_BIND_SERVICE"]  # fmt: skip
 PROBE = "grep '^Seccomp:' /proc/self/status; unshare -n true 2>&1; echo unshare=$?"
-
-
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[NativeRuntime]:
-    runtime = NativeRuntime(str(tmp_path / "state"))
-    try:
-        yield runtime
-    finally:
-        for cid in runtime.states.ids():
-            try:
-                runtime.delete(cid, force=True)
-            except Exception as e:  # keep cleaning the others
-                print(f"cleanup of {cid} failed: {e}")
 
 
 def _run(rt: NativeRuntime, bundle: Path, cid: str, out: Path) -> tuple[int, str]:

@@ -9,18 +9,13 @@ or mount behind.
 
 from __future__ import annotations
 
-import os
-import select
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dockyard.linux.pty import set_winsize
 from tests.cli import DOCKYARD, busybox_root, dy
+from tests.ptyterm import Term
 
 pytestmark = pytest.mark.root
 NET = ("--network", "none")
@@ -37,56 +32,9 @@ def root(tmp_path: Path) -> Iterator[Path]:
         yield state
 
 
-class Term:
-    """A `dockyard` command running on a new pty of `rows` x `cols`."""
-
-    def __init__(self, root: Path, *args: str, rows: int, cols: int, env: dict[str, str]) -> None:
-        self.master, slave = os.openpty()
-        set_winsize(self.master, rows, cols)
-        self.buf = b""
-        try:
-            self.p = subprocess.Popen(
-                [DOCKYARD, "--root", str(root), *args],
-                stdin=slave, stdout=slave, stderr=slave, env={**os.environ, **env},
-            )  # fmt: skip
-        except BaseException:
-            os.close(self.master)
-            raise
-        finally:
-            os.close(slave)
-
-    def resize(self, rows: int, cols: int) -> None:
-        set_winsize(self.master, rows, cols)
-        self.p.send_signal(signal.SIGWINCH)  # as the terminal (emulator) would
-
-    def expect(self, needle: bytes, timeout: float = 20.0) -> bytes:
-        """Read output until `needle`; return what came before it, consume through it."""
-        deadline = time.monotonic() + timeout
-        while needle not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"{needle!r} not seen in {self.buf!r}")
-            ready, _, _ = select.select([self.master], [], [], left)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(self.master, 4096)
-            except OSError:  # EIO: every slave closed (the command is done)
-                chunk = b""
-            if not chunk:
-                raise AssertionError(f"EOF before {needle!r}: {self.buf!r}")
-            self.buf += chunk
-        before, _, self.buf = self.buf.partition(needle)
-        return before
-
-    def wait(self, timeout: float = 30.0) -> int:
-        return self.p.wait(timeout=timeout)
-
-    def close(self) -> None:
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
-        os.close(self.master)
+def dterm(root: Path, *args: str, rows: int, cols: int, env: dict[str, str]) -> Term:
+    """`dockyard --root ROOT ARGS...` on a new pty of `rows` x `cols`."""
+    return Term([DOCKYARD, "--root", str(root), *args], rows=rows, cols=cols, env=env)
 
 
 @pytest.fixture(params=["server", "no-server"])
@@ -96,7 +44,7 @@ def env(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 def test_run_it_starts_with_the_terminal_size(root: Path, env: dict[str, str]) -> None:
-    t = Term(root, "run", "-it", "--rm", *NET, "bb", "stty", "size", rows=33, cols=111, env=env)
+    t = dterm(root, "run", "-it", "--rm", *NET, "bb", "stty", "size", rows=33, cols=111, env=env)
     try:
         t.expect(b"33 111")
         assert t.wait() == 0
@@ -106,7 +54,7 @@ def test_run_it_starts_with_the_terminal_size(root: Path, env: dict[str, str]) -
 
 
 def test_run_t_without_i_starts_with_the_terminal_size(root: Path) -> None:
-    t = Term(root, "run", "-t", "--rm", *NET, "bb", "stty", "size", rows=20, cols=70, env={})
+    t = dterm(root, "run", "-t", "--rm", *NET, "bb", "stty", "size", rows=20, cols=70, env={})
     try:
         t.expect(b"20 70")
         assert t.wait() == 0
@@ -117,7 +65,7 @@ def test_run_t_without_i_starts_with_the_terminal_size(root: Path) -> None:
 def test_run_it_follows_the_terminal_size(root: Path, env: dict[str, str]) -> None:
     script = f"trap 'echo size=$(stty size)' WINCH; echo ready; {wait_for('stop')}; echo bye"
     args = ("run", "-it", "--rm", *NET, "--name", "rz", "bb", "sh", "-c", script)
-    t = Term(root, *args, rows=33, cols=111, env=env)
+    t = dterm(root, *args, rows=33, cols=111, env=env)
     try:
         t.expect(b"ready")
         t.resize(40, 132)
@@ -134,14 +82,14 @@ def test_run_it_follows_the_terminal_size(root: Path, env: dict[str, str]) -> No
 def test_exec_it_has_and_follows_the_terminal_size(root: Path, env: dict[str, str]) -> None:
     dy(root, "run", "-d", "-t", *NET, "--name", "ex", "bb", "sh", "-c", wait_for("end"))
     for _ in range(3):  # the size is there before the process starts: never "0 0"
-        t = Term(root, "exec", "-it", "ex", "stty", "size", rows=33, cols=111, env=env)
+        t = dterm(root, "exec", "-it", "ex", "stty", "size", rows=33, cols=111, env=env)
         try:
             assert b"0 0" not in t.expect(b"33 111")
             assert t.wait() == 0
         finally:
             t.close()
     script = f"trap 'echo size=$(stty size)' WINCH; echo ready; {wait_for('stop')}; echo bye"
-    t = Term(root, "exec", "-it", "ex", "sh", "-c", script, rows=33, cols=111, env=env)
+    t = dterm(root, "exec", "-it", "ex", "sh", "-c", script, rows=33, cols=111, env=env)
     try:
         t.expect(b"ready")
         t.resize(44, 99)
@@ -157,7 +105,7 @@ def test_exec_it_has_and_follows_the_terminal_size(root: Path, env: dict[str, st
 def test_attach_sends_the_size_on_attach_and_on_change(root: Path, env: dict[str, str]) -> None:
     script = f"trap 'echo size=$(stty size)' WINCH; {wait_for('stop')}; echo bye"
     dy(root, "run", "-d", "-it", *NET, "--name", "at", "bb", "sh", "-c", script)
-    t = Term(root, "attach", "at", rows=30, cols=100, env=env)
+    t = dterm(root, "attach", "at", rows=30, cols=100, env=env)
     try:
         t.expect(b"size=30 100")  # a size on attaching (the pty had none: a change)
         t.resize(31, 101)

@@ -62,7 +62,7 @@ def ensure_bridge(
     containers on a subnet the host has no route for, and their traffic would leave by the
     default route."""
     if iproute.link_exists(name):
-        have = link_addresses(name)
+        have = iproute.addresses(4, dev=name)
         if f"{gateway}/{subnet.prefixlen}" not in have:
             raise Conflict(
                 f"bridge {name} exists with {', '.join(have) or 'no IPv4 address'}, not this "
@@ -86,16 +86,6 @@ def ensure_bridge(
     iproute.ip_batch(cmds)
     firewall.set_route_localnet(name)
     return True
-
-
-def link_addresses(name: str) -> list[str]:
-    """The IPv4 addresses (ADDR/PREFIX) on link `name`."""
-    out = []
-    for link in iproute.ip_json(["-4", "addr", "show", "dev", name]):
-        for a in link.get("addr_info") or []:
-            if a.get("family") == "inet":
-                out.append(f"{a['local']}/{a['prefixlen']}")
-    return out
 
 
 def delete_bridge(name: str) -> None:

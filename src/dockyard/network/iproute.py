@@ -112,7 +112,14 @@ def used_prefixes(version: int = 4) -> list[str]:
         dst = str(r.get("dst", ""))
         if dst and dst != "default" and r.get("type", "unicast") in ("unicast", "local"):
             out.append(dst)
-    for link in ip_json([fam, "addr", "show"]):
+    return out + addresses(version)
+
+
+def addresses(version: int = 4, dev: str | None = None) -> list[str]:
+    """The host's IPv4 (or IPv6) addresses as ADDR/PREFIX, of every link or of `dev`."""
+    args = [f"-{version}", "addr", "show", *(["dev", dev] if dev else [])]
+    out = []
+    for link in ip_json(args):
         for a in link.get("addr_info", []):
             if "local" in a:
                 out.append(f"{a['local']}/{a.get('prefixlen', 32)}")

@@ -74,6 +74,13 @@ class U64x2(_ctypes.Array[c_uint64]):
     _length_ = 2
 
 
+class U64Array(_ctypes.Array[c_uint64]):
+    """uint64 arrays of a length known at run time: subclass with `_length_` set."""
+
+    _type_ = c_uint64
+    _length_ = 0
+
+
 class U64x11(_ctypes.Array[c_uint64]):
     """Eleven uint64 (a `struct clone_args`, CLONE_ARGS_SIZE_VER2 = 88 bytes)."""
 

@@ -185,9 +185,12 @@ def start_process(svc: ContainerService, cid: str, *, stdin_fd: int = -1) -> Run
     try:
         for i, fd in enumerate(child_fds):
             os.dup2(fd, i, inheritable=True)
+        # Without a tty the init goes straight on to the process: no exec FIFO to make, open
+        # and unlink, no second wake-up (its output waits in the pipes). With one, the pty's
+        # master reaches us first, before anything can be written to it.
         pid = rt.create(
             cid, str(bundle), console_socket=console.path if console else None,
-            on_spawned=spawned,
+            on_spawned=spawned, started=not tty,
         )  # fmt: skip
         if console is not None:
             parent_fds = (console.receive(), -1)
@@ -210,11 +213,12 @@ def start_process(svc: ContainerService, cid: str, *, stdin_fd: int = -1) -> Run
             os.close(fd)
         for fd in set(child_fds):
             os.close(fd)
-    try:
-        rt.start(cid)
-    except BaseException:
-        unspawned()
-        raise
+    if tty:
+        try:
+            rt.start(cid)
+        except BaseException:
+            unspawned()
+            raise
     if not recorded:  # a runtime that did not call `on_spawned`
         svc._update(cid, lambda r: running(r, pid))
     return Running(

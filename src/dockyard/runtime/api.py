@@ -27,12 +27,15 @@ class Runtime(Protocol):
         pid_file: str | None = None,
         stdio: tuple[int, int, int] | None = None,
         on_spawned: Callable[[int], None] | None = None,
+        started: bool = False,
     ) -> int:
         """Create the container (init waits for `start`); returns the init's host pid.
 
         `on_spawned(pid)` is called once the init exists, possibly while it still sets itself
         up (the native runtime: the caller's work overlaps the init's); raising from it
-        aborts the create."""
+        aborts the create. `started`: create and start in one (no `start` follows; the
+        native runtime's init then waits on no FIFO): `on_spawned` runs before the process
+        can begin, poststart hooks before this returns."""
         ...
 
     def start(self, container_id: str) -> None: ...

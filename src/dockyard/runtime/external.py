@@ -55,10 +55,12 @@ class ExternalRuntime:
         pid_file: str | None = None,
         stdio: tuple[int, int, int] | None = None,
         on_spawned: Callable[[int], None] | None = None,
+        started: bool = False,
     ) -> int:
         """The container's init inherits our stdio (as with runc itself), so the binary's
         errors are read from a JSON --log file, not from a pipe the init would hold open.
-        `on_spawned` runs once the binary has created the container."""
+        `on_spawned` runs once the binary has created the container; `started`: `start`
+        follows at once."""
         with tempfile.TemporaryDirectory() as tmp:
             pf = pid_file or os.path.join(tmp, "pid")
             log = os.path.join(tmp, "log.json")
@@ -74,6 +76,13 @@ class ExternalRuntime:
         if on_spawned is not None:
             try:
                 on_spawned(pid)
+            except BaseException:
+                with contextlib.suppress(DockyardError):
+                    self.delete(container_id, force=True)
+                raise
+        if started:
+            try:
+                self.start(container_id)
             except BaseException:
                 with contextlib.suppress(DockyardError):
                     self.delete(container_id, force=True)

@@ -77,13 +77,16 @@ class NativeRuntime:
         stdio: tuple[int, int, int] | None = None,
         on_spawned: Callable[[int], None] | None = None,
     ) -> int:
-        """Create the container; its init waits for `start` (unless `started`). Returns its pid.
+        """Create the container; its init waits for `start` (unless `started`: then it waits
+        on no FIFO, and poststart hooks run before this returns). Returns its pid.
 
         `stdio`: fds to become the init's stdin/stdout/stderr (default: ours, as runc).
         `on_spawned(pid)`: called while the init sets itself up (see `api.Runtime.create`)."""
         record = self._create(
             container_id, bundle, console_socket, pid_file, started, stdio, on_spawned=on_spawned
         )
+        if started:
+            self._poststart(record)
         pid: int = record["pid"]
         return pid
 

@@ -61,8 +61,16 @@ def _error(e: OSError, path: str, value: str | int) -> DockyardError:
 
 
 def _read_text(path: str) -> str:
-    with open(path, "rb") as f:
-        return f.read().decode()
+    """The whole file, with open/read/close alone (a buffered file object adds five system
+    calls per read: fstat twice, an ioctl, two lseeks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode()
 
 
 def read(path: str) -> str:

@@ -78,6 +78,30 @@ def test_create_start_state_kill_delete_leaves_nothing(rt: NativeRuntime, tmp_pa
     _assert_no_leftovers(rt, cid, pid, dirs, bundle / "rootfs")
 
 
+def test_create_started_runs_at_once_without_fifo(rt: NativeRuntime, tmp_path: Path) -> None:
+    """`create(started=True)`: the process runs with no `start` (the supervisor's way), the
+    state says running from the first look, and there is no exec FIFO to open."""
+    bundle, _ = _bundle(tmp_path, ["sh", "-c", "echo up > /dev/shm/up; sleep 1000"])
+    cid = _cid(tmp_path, "started")
+    seen: list[int] = []
+    pid = rt.create(cid, str(bundle), started=True, on_spawned=seen.append)
+    dirs = _cgroup_dirs(rt, cid)
+    assert seen == [pid]
+    assert rt.state(cid)["status"] == "running"
+    assert not (Path(rt.states.dir(cid)) / "exec.fifo").exists()
+    up = Path(f"/proc/{pid}/root/dev/shm/up")
+    deadline = time.monotonic() + 5
+    while not up.exists():
+        assert time.monotonic() < deadline, "the process did not run"
+        time.sleep(0.01)
+    with pytest.raises(FailedPrecondition):
+        rt.start(cid)
+    rt.kill(cid, signal.SIGKILL)
+    assert rt.wait(cid) == 137
+    rt.delete(cid)
+    _assert_no_leftovers(rt, cid, pid, dirs, bundle / "rootfs")
+
+
 def test_delete_after_kill_9_of_init_with_children(rt: NativeRuntime, tmp_path: Path) -> None:
     bundle, _ = _bundle(tmp_path, ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
     cid = _cid(tmp_path, "k9")

@@ -63,3 +63,24 @@ def test_filter_loads_and_applies_in_a_child(tmp_path: os.PathLike[str]) -> None
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 30
     assert not os.path.exists(os.path.join(tmp_path, "x"))
+
+
+def test_program_is_a_binary_tree() -> None:
+    """libseccomp's binary tree (SCMP_FLTATR_CTL_OPTIMIZE 2): range tests (JGT/JGE) split the
+    syscall numbers, where a linear program tests each with JEQ; it loads faster (the kernel's
+    action cache runs it for every syscall number) and filters in ~log2(n) tests."""
+    many = {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": [
+            "read", "write", "close", "fstat", "lseek", "mmap", "mprotect", "munmap", "brk",
+            "rt_sigaction", "rt_sigprocmask", "ioctl", "pread64", "pwrite64", "readv", "writev",
+            "access", "pipe", "select", "sched_yield", "mremap", "msync", "mincore", "madvise",
+            "dup", "dup2", "pause", "nanosleep", "getitimer", "alarm", "setitimer", "getpid",
+        ], "action": "SCMP_ACT_ALLOW"}],
+    }  # fmt: skip
+    program = compile_filter(many).program
+    codes = [int.from_bytes(program[i : i + 2], "little") for i in range(0, len(program), 8)]
+    jgt_k, jge_k = 0x25, 0x35
+    ranges = sum(1 for c in codes if c in (jgt_k, jge_k))
+    assert ranges >= 4, f"a linear program ({ranges} range tests in {len(codes)} instructions)"

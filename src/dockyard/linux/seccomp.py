@@ -39,14 +39,16 @@ instead of failing with EPERM); x32 numbers on x86_64 and other architectures ar
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import struct
 import sys
-from typing import Any
 
 from dockyard.errors import InvalidArgument, Unavailable
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
+if TYPE_CHECKING:
+    from typing import Any
 
 _ACT_ALLOW = 0x7FFF0000
 _ACTIONS: dict[str, int] = {
@@ -83,16 +85,18 @@ MEMO_SIZE = 64
 _memo: dict[str, Filter] = {}
 
 
-class _ArgCmp(ctypes.Structure):
-    _fields_ = [
-        ("arg", ctypes.c_uint),
-        ("op", ctypes.c_int),
-        ("datum_a", ctypes.c_uint64),
-        ("datum_b", ctypes.c_uint64),
-    ]
-
-
 def _lib() -> Any:
+    """libseccomp through ctypes (imported here: a cached program needs neither)."""
+    import ctypes
+
+    class ArgCmp(ctypes.Structure):  # struct scmp_arg_cmp
+        _fields_ = [
+            ("arg", ctypes.c_uint),
+            ("op", ctypes.c_int),
+            ("datum_a", ctypes.c_uint64),
+            ("datum_b", ctypes.c_uint64),
+        ]
+
     try:
         lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
     except OSError as e:
@@ -111,10 +115,11 @@ def _lib() -> Any:
         ctypes.c_uint32,
         ctypes.c_int,
         ctypes.c_uint,
-        ctypes.POINTER(_ArgCmp),
+        ctypes.POINTER(ArgCmp),
     ]
     lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
     lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.ArgCmp = ArgCmp  # type: ignore[attr-defined]  # the rules' argument type, with it
     return lib
 
 
@@ -195,7 +200,7 @@ def cache_key(spec: dict[str, Any]) -> str:
         FORMAT,
         canonical_json(spec).encode(),
         _lib_identity().encode(),
-        f"{uname.machine} {uname.release} {ctypes.sizeof(ctypes.c_void_p)}".encode(),
+        f"{uname.machine} {uname.release} {struct.calcsize('P')}".encode(),
     ]
     return _sha256(b"\0".join(parts))
 
@@ -341,12 +346,12 @@ def _add_rule(
     indices = [a["index"] for a in args]
     groups = [args] if len(set(indices)) == len(indices) else [[a] for a in args]
     for group in groups:
-        arr = (_ArgCmp * max(len(group), 1))()
+        arr = (lib.ArgCmp * max(len(group), 1))()
         for i, a in enumerate(group):
             op = _OPS.get(a["op"])
             if op is None:
                 raise InvalidArgument(f"unknown seccomp operator {a['op']!r} for {name}")
-            arr[i] = _ArgCmp(a["index"], op, a.get("value", 0), a.get("valueTwo", 0))
+            arr[i] = lib.ArgCmp(a["index"], op, a.get("value", 0), a.get("valueTwo", 0))
         rc = lib.seccomp_rule_add_array(ctx, action, nr, len(group), arr)
         if rc < 0:
             raise InvalidArgument(f"seccomp rule for {name}: {errno.errorcode.get(-rc, rc)}")

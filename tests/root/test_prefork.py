@@ -95,6 +95,57 @@ def test_another_command_lets_the_ready_supervisor_go(state: Path) -> None:
     assert "code=0 taken=True" in last and "gone=True" in last, out
 
 
+_WAIT_FOR_STANDBY = """
+marker = os.path.join(state_dir, "runtime", "@standby", ready.container_id)
+for _ in range(2000):
+    if os.path.exists(marker) and os.path.getsize(marker):
+        break
+    time.sleep(0.01)
+time.sleep(3)  # its interpreter warms up
+print("standby", open(marker).read().split()[0], ready.container_id, flush=True)
+"""
+
+
+def _standby_wait(state: Path) -> str:
+    return f"state_dir = {str(state)!r}; exec({_WAIT_FOR_STANDBY!r})"
+
+
+def test_run_starts_in_the_standby_made_ahead(state: Path) -> None:
+    """The ready supervisor picked the container's ID ahead and started its init in its
+    cgroup (`runtime.standby`): `run` gives the container that ID, and that process is its
+    init."""
+    out = _as_spare(
+        state, ["run", "-d", "--network", "none", "bb", "sleep", "30"],
+        env_after=_standby_wait(state),
+    )  # fmt: skip
+    lines = out.splitlines()
+    _, standby_pid, picked = lines[0].split()
+    assert lines[1] == picked, out
+    try:
+        assert json.loads(_dy(state, "inspect", picked))[0]["State"]["Pid"] == int(standby_pid)
+        assert not (state / "runtime" / "@standby" / picked).exists()
+    finally:
+        _dy(state, "rm", "-f", picked)
+    assert _cgroup_gone(picked)
+
+
+def _cgroup_gone(cid: str) -> bool:
+    from dockyard.linux.cgroups import open_cgroup
+
+    return not any(
+        Path(d).exists() for d in open_cgroup(f"/dockyard/{cid}").mount_sources().values()
+    )
+
+
+def test_another_command_drops_the_standby(state: Path) -> None:
+    out = _as_spare(state, ["ps", "-a"], env_after=_standby_wait(state))
+    _, standby_pid, picked = out.splitlines()[0].split()
+    assert "gone=True" in out.splitlines()[-1], out
+    assert not Path(f"/proc/{standby_pid}").exists()
+    assert not (state / "runtime" / "@standby" / picked).exists()
+    assert _cgroup_gone(picked)
+
+
 def test_a_changed_engine_variable_reopens_the_engine(state: Path) -> None:
     """Warmed up under one DOCKYARD_* environment, run under another: still runs (the
     supervisor opens the engine again with the caller's)."""

@@ -43,7 +43,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             if args.tty:
                 _console_size(host)
             ensure_image(ctx, args.image, args.pull, args.platform)
-            c = ctx.engine.containers.create(args.image, config, host, name=args.name)
+            c = ctx.engine.containers.create(
+                args.image, config, host, name=args.name, container_id=pre.container_id
+            )
         except DockyardError as e:
             ctx.err.write(
                 f"dockyard: Error response from daemon: {e}\nSee 'dockyard run --help'.\n"

@@ -341,11 +341,12 @@ def _seccomp(c: Container) -> dict[str, Any] | None:
     )
 
 
-def rehearse() -> None:
+def rehearse(container_id: str = "0" * 64) -> dict[str, Any]:
     """Build, with no effect anywhere, what `start_process` builds for a typical container (a
     record, its spec and JSON, the init's process preparation with the seccomp memo), so that a
     supervisor forked ahead (`prefork`) has touched those pages before its command comes: each
-    page a forked Python process first writes costs a copy-on-write fault (~3 µs here)."""
+    page a forked Python process first writes costs a copy-on-write fault (~3 µs here).
+    Returns the spec (`make_standby` takes its cgroup path and resources)."""
     from dockyard.container.model import Container
     from dockyard.container.spec import build_spec
     from dockyard.linux.caps import last_cap
@@ -353,7 +354,7 @@ def rehearse() -> None:
     from dockyard.runtime.process import Prepared
 
     c = Container(
-        id="0" * 64, name="rehearsal", image="rehearsal", image_id="sha256:" + "0" * 64,
+        id=container_id, name="rehearsal", image="rehearsal", image_id="sha256:" + "0" * 64,
         created=rfc3339(), config={"Cmd": ["true"], "Env": ["PATH=/usr/bin:/bin"], "User": "0:0"},
         host_config={"NetworkMode": "none", "AutoRemove": True},
     )  # fmt: skip
@@ -361,3 +362,20 @@ def rehearse() -> None:
     jsonio.loads(jsonio.dumps(spec))
     Container.from_json(c.to_json())
     Prepared(spec["process"], last_cap(), spec["linux"])  # memo only: no cache dir, no file
+    return spec
+
+
+def make_standby(svc: ContainerService, container_id: str) -> None:
+    """In a supervisor forked ahead for container `container_id` (not created yet): its init
+    started now, in a cgroup made now (`runtime.standby`), used if the container turns out as
+    typical as `rehearse` assumes. Call it once the supervisor's priority is back to normal
+    (the standby inherits it)."""
+    from dockyard.runtime import standby
+    from dockyard.runtime.native import NativeRuntime
+
+    rt = svc.runtime_for(container_id)
+    if not isinstance(rt, NativeRuntime):
+        return
+    spec = rehearse(container_id)
+    if standby.make_ready(rt.states.root, rt.seccomp_cache, container_id, spec) is not None:
+        rehearse()  # the fork shared our pages until the standby's execve: ours again now

@@ -212,7 +212,13 @@ class ContainerService:
         host_config: dict[str, Any],
         *,
         name: str | None = None,
+        container_id: str | None = None,
     ) -> Container:
+        """A new container record (state `created`). `container_id`: the ID to give it (64
+        lowercase hex, unused), as a supervisor made ahead picked it (`prefork`); else a
+        random one."""
+        if container_id is not None and not _is_id(container_id):
+            raise InvalidArgument(f"not a container ID: {container_id!r}")
         image_id, icfg, chain = self.engine.images.run_view(image)
         cfg = dict(config)
         if cfg.get("Entrypoint") is None:
@@ -238,7 +244,7 @@ class ContainerService:
         _check_runtime(hc.get("Runtime") or "dockyard")
         network = networking.prepare(self.engine, self.lookup, cfg, hc)
         mounts.normalize(self.engine, hc, icfg.get("Volumes") or {})
-        cid = os.urandom(32).hex()
+        cid = container_id or os.urandom(32).hex()
         c = Container(
             id=cid,
             name="",
@@ -456,3 +462,7 @@ def parse_signal(sig: str | int) -> int:
         return int(signal.Signals[s])
     except KeyError:
         raise InvalidArgument(f"Invalid signal: {sig}") from None
+
+
+def _is_id(value: str) -> bool:
+    return len(value) == 64 and all(ch in "0123456789abcdef" for ch in value)

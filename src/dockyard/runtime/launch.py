@@ -99,7 +99,7 @@ def _spawn(k: Kernel, job: Job) -> tuple[int, Channel]:
     if preload is not None:
         preload()  # load libc once here rather than in every child
     parent, child = pair()
-    fds = _self_join_fds(job)
+    fds = self_join_fds(job.cgroup, job.clone_flags, job.join)
     try:
         if job.adopt and _joinable_by_child(job):
             return _spawn_direct(k, job, parent, child, fds), parent
@@ -109,7 +109,7 @@ def _spawn(k: Kernel, job: Job) -> tuple[int, Channel]:
             _stage1(k, job, child, fds)
     finally:
         if fds is not None:
-            _close(fds[0] + [fds[1]])
+            close_all(fds[0] + [fds[1]])
     child.close()
     try:
         msg = parent.expect("pid", defer=("ready", "hooks"))
@@ -127,11 +127,12 @@ if TYPE_CHECKING:
     SelfJoin = tuple[list[int], int]  # fds of the v1 `tasks` files, of the cgroup2 dir (or -1)
 
 
-def _self_join_fds(job: Job) -> SelfJoin | None:
+def self_join_fds(
+    cg: Cgroup | None, clone_flags: int, join: list[tuple[str, str]]
+) -> SelfJoin | None:
     """The fds stage 2 needs to join its cgroup by itself, or None where it cannot (a user
     namespace: its writes would be refused; a cgroup namespace to join: clone3 refuses)."""
-    cg = job.cgroup
-    if cg is None or not self_joins(job.clone_flags, job.join):
+    if cg is None or not self_joins(clone_flags, join):
         return None
     tasks: list[int] = []
     try:
@@ -141,7 +142,7 @@ def _self_join_fds(job: Job) -> SelfJoin | None:
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
         return tasks, os.open(target, flags) if target is not None else -1
     except OSError:
-        _close(tasks)
+        close_all(tasks)
         return None
 
 
@@ -152,8 +153,8 @@ def self_joins(clone_flags: int, join: list[tuple[str, str]]) -> bool:
     return not clone_flags & CLONE_NEWUSER and not any(k in ("user", "cgroup") for k, _ in join)
 
 
-def _clone(k: Kernel, flags: int, fds: SelfJoin | None) -> tuple[int, bool]:
-    """clone stage 2; (pid, whether it joins its cgroup by itself: `_enter_cgroup`)."""
+def clone_stage2(k: Kernel, flags: int, fds: SelfJoin | None) -> tuple[int, bool]:
+    """clone stage 2; (pid, whether it joins its cgroup by itself: `enter_cgroup`)."""
     if fds is None:
         return k.clone(flags), False
     if fds[1] < 0:
@@ -164,17 +165,17 @@ def _clone(k: Kernel, flags: int, fds: SelfJoin | None) -> tuple[int, bool]:
         return k.clone(flags), False
 
 
-def _enter_cgroup(fds: SelfJoin | None, joined: bool) -> None:
+def enter_cgroup(fds: SelfJoin | None, joined: bool) -> None:
     """In stage 2: move ourselves (our only thread) into the v1 hierarchies."""
     if fds is None:
         return
     if joined:
         for fd in fds[0]:
             os.write(fd, b"0")
-    _close(fds[0] + [fds[1]])
+    close_all(fds[0] + [fds[1]])
 
 
-def _close(fds: list[int]) -> None:
+def close_all(fds: list[int]) -> None:
     for fd in fds:
         if fd >= 0:
             os.close(fd)
@@ -230,23 +231,23 @@ def _spawn_direct(
     ns_fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), kind) for kind, path in job.join]
     pid = -1
     try:
-        pid, joined = _clone(k, job.clone_flags & ~CLONE_NEWCGROUP, fds)
+        pid, joined = clone_stage2(k, job.clone_flags & ~CLONE_NEWCGROUP, fds)
         if pid == 0:
             parent.close()
             try:
-                _enter_cgroup(fds, joined)
+                enter_cgroup(fds, joined)
                 k.prctl(PR_SET_DUMPABLE, 0)
                 for fd, kind in ns_fds:
                     k.setns(fd, NAMESPACES[kind][0])
-                _close([fd for fd, _ in ns_fds])
+                close_all([fd for fd, _ in ns_fds])
                 _stdio(job)
             except BaseException as e:
-                _report(child, e)
+                report(child, e)
                 os._exit(1)
-            _stage2(k, job, child)
+            stage2(k, job, child)
     finally:
         if pid != 0:  # the parent's copies (stage 2 closed its own before it went on)
-            _close([fd for fd, _ in ns_fds])
+            close_all([fd for fd, _ in ns_fds])
     child.close()
     _join_cgroup(job, pid, parent, joined)
     return pid
@@ -277,31 +278,31 @@ def _stage1(k: Kernel, job: Job, chan: Channel, fds: SelfJoin | None) -> NoRetur
             k.setns(fd, NAMESPACES[kind][0])
             os.close(fd)
         flags = (CLONE_PARENT if job.adopt else 0) | job.clone_flags & ~CLONE_NEWCGROUP
-        pid, joined = _clone(k, flags, fds)
+        pid, joined = clone_stage2(k, flags, fds)
         if pid == 0:
             try:
-                _enter_cgroup(fds, joined)
+                enter_cgroup(fds, joined)
             except BaseException as e:
-                _report(chan, e)
+                report(chan, e)
                 os._exit(1)
-            _stage2(k, job, chan)
+            stage2(k, job, chan)
         chan.send("pid", pid=pid, joined=joined)
         code = 0
     except BaseException as e:
-        _report(chan, e)
+        report(chan, e)
     os._exit(code)
 
 
-def _stage2(k: Kernel, job: Job, chan: Channel) -> NoReturn:
+def stage2(k: Kernel, job: Job, chan: Channel) -> NoReturn:
     try:
         job.child(k, chan)
         raise DockyardError("container process returned instead of exec'ing")
     except BaseException as e:
-        _report(chan, e)
+        report(chan, e)
     os._exit(1)
 
 
-def _report(chan: Channel, e: BaseException) -> None:
+def report(chan: Channel, e: BaseException) -> None:
     try:
         chan.send_error(e)
     except OSError:  # the parent is gone; say it where someone may see it

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from dockyard.linux.cgroups import Cgroup
     from dockyard.runtime.console import ConsoleServer
+    from dockyard.runtime.standby import Standby
 
 if TYPE_CHECKING:
     Spec = dict[str, Any]
@@ -109,8 +110,10 @@ class NativeRuntime:
             kind == "mount" for kind, _ in specmod.joined_namespaces(spec)
         ):
             raise InvalidArgument("the native runtime needs a mount namespace (linux.namespaces)")
+        # an init cloned ahead for this very container (`runtime.standby`), if it fits
+        sb = _standby_for(container_id, spec)
         flags, joined = specmod.new_namespace_flags(spec), specmod.joined_namespaces(spec)
-        if not launch.self_joins(flags, joined):
+        if sb is None and not launch.self_joins(flags, joined):
             attach_warmup.start()  # the init's cgroup.procs write: pre-pay its grace period
         statedir = self.states.create(container_id)
         cg: Cgroup | None = None
@@ -119,13 +122,13 @@ class NativeRuntime:
             preload = getattr(self.kernel, "preload", None)
             if preload is not None:
                 preload()  # libc before the cgroup's mkdir: mkdir, clone, attach close together
-            cg = _open_cgroup(spec, container_id)
+            cg = sb.cgroup if sb is not None else _open_cgroup(spec, container_id)
             self._cgroups[cg.path] = cg
             fifo = None if started else os.path.join(statedir, EXEC_FIFO)
             if fifo:
                 os.mkfifo(fifo, 0o622)
             pid = self._spawn_init(
-                spec, bundle, container_id, cg, fifo, console_socket, stdio, on_spawned
+                spec, bundle, container_id, cg, fifo, console_socket, stdio, on_spawned, sb
             )
             record = {
                 "id": container_id,
@@ -141,6 +144,8 @@ class NativeRuntime:
             if pid > 0:
                 reap.kill_quietly(pid)
                 reap.wait_gone(pid, 5.0)
+            if sb is not None:
+                sb.drop()  # a standby never launched: killed and reaped
             if cg is not None:
                 cg.destroy()
             self.states.remove(container_id)
@@ -160,9 +165,9 @@ class NativeRuntime:
         console_socket: str | None,
         stdio: tuple[int, int, int] | None,
         on_spawned: Callable[[int], None] | None = None,
+        sb: Standby | None = None,
     ) -> int:
         linux = spec.get("linux") or {}
-        prepared = process.Prepared(spec["process"], _cap_limit(), linux, self.seccomp_cache)
         console = _connect(console_socket) if spec["process"].get("terminal") else None
         if spec["process"].get("terminal") and console is None:
             raise InvalidArgument("process.terminal is true: pass --console-socket")
@@ -171,13 +176,20 @@ class NativeRuntime:
         fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC) if fifo else None
         flags = specmod.new_namespace_flags(spec)
         try:
-            child = _init_child(spec, bundle, container_id, prepared, fifo_fd, cg, console)
-            job = launch.Job(child, flags, specmod.joined_namespaces(spec), cg, stdio=stdio)
-            # mkdir as late as possible: it waits for the kernel's cgroup_mutex, which a
-            # concurrent first cgroup attach (ours warming up, or anyone's) holds for a grace
-            # period; after it, the init's attach follows at once (linux/attach_warmup.py).
-            cg.create(specmod.with_default_devices(spec))
-            pid, chan = launch.spawn(self.kernel, job)
+            if sb is not None:  # cloned into its cgroup already; it prepares the process
+                pid, chan = sb.launch(spec, bundle, fifo_fd, console, stdio, self.seccomp_cache)
+            else:
+                prepared = process.Prepared(
+                    spec["process"], _cap_limit(), linux, self.seccomp_cache
+                )
+                child = _init_child(spec, bundle, container_id, prepared, fifo_fd, cg, console)
+                job = launch.Job(child, flags, specmod.joined_namespaces(spec), cg, stdio=stdio)
+                # mkdir as late as possible: it waits for the kernel's cgroup_mutex, which a
+                # concurrent first cgroup attach (ours warming up, or anyone's) holds for a
+                # grace period; after it, the init's attach follows at once
+                # (linux/attach_warmup.py).
+                cg.create(specmod.with_default_devices(spec))
+                pid, chan = launch.spawn(self.kernel, job)
         finally:
             if console is not None:
                 console.close()
@@ -521,6 +533,15 @@ def _init_child(
 
     sources = cg.mount_sources() if _mounts_cgroup(spec) else None
     return InitChild(spec, bundle, container_id, prepared, fifo_fd, sources, console)
+
+
+def _standby_for(container_id: str, spec: Spec) -> Standby | None:
+    """The init cloned ahead for this container, if this process made one (`runtime.standby`,
+    never imported otherwise: `dockyard-runtime` pays nothing for it) and it fits `spec`."""
+    import sys
+
+    mod = sys.modules.get("dockyard.runtime.standby")
+    return mod.take(container_id, spec) if mod is not None else None
 
 
 def _mounts_cgroup(spec: Spec) -> bool:

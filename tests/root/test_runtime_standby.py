@@ -58,9 +58,15 @@ def _gone(pid: int) -> bool:
 def test_standby_becomes_the_init(rt: NativeRuntime, tmp_path: Path) -> None:
     cid = f"sb-{tmp_path.name[-10:]}"
     bundle, spec = _typical(tmp_path, cid, ["sh", "-c", "echo $$ > /dev/shm/pid; sleep 1000"])
-    sb = _ready(rt, cid, spec)
+    keep = os.open("/dev/null", os.O_RDONLY)  # inheritable: must not reach the standby
+    try:
+        sb = _ready(rt, cid, spec)
+    finally:
+        os.close(keep)
     dirs = _dirs(f"/dockyard/{cid}")
     assert all(d.is_dir() for d in dirs) and Path(sb.marker).exists()
+    # its stdio, its job socket and channel: nothing else of ours
+    assert len(os.listdir(f"/proc/{sb.pid}/fd")) == 6, os.listdir(f"/proc/{sb.pid}/fd")
     pid = rt.create(cid, str(bundle), started=True)
     assert pid == sb.pid and not Path(sb.marker).exists()
     shown = Path(f"/proc/{pid}/root/dev/shm/pid")

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,6 +145,56 @@ def test_another_command_drops_the_standby(state: Path) -> None:
     assert not Path(f"/proc/{standby_pid}").exists()
     assert not (state / "runtime" / "@standby" / picked).exists()
     assert _cgroup_gone(picked)
+
+
+def test_a_killed_supervisors_standby_is_swept_by_the_next(state: Path) -> None:
+    """kill -9 of a ready supervisor holding a standby: the standby dies with it (its parent
+    death signal); its cgroup and marker, left behind, go when the next standby is made."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal, time
+        from dockyard.container import prefork
+        state_dir = {str(state)!r}
+
+        def standby_of(ready):
+            marker = os.path.join(state_dir, "runtime", "@standby", ready.container_id)
+            for _ in range(2000):
+                if os.path.exists(marker) and os.path.getsize(marker):
+                    return int(open(marker).read().split()[0])
+                time.sleep(0.01)
+            raise SystemExit("no standby")
+
+        prefork.make_ready(state_dir, ())
+        first = prefork._READY.pop()
+        pid = standby_of(first)
+        os.kill(first.pid, signal.SIGKILL)
+        os.waitpid(first.pid, 0)
+        for _ in range(500):
+            if not os.path.exists(f"/proc/{{pid}}"):
+                break
+            time.sleep(0.01)
+        print(first.container_id, pid, os.path.exists(f"/proc/{{pid}}"), flush=True)
+        prefork.make_ready(state_dir, ())
+        second = prefork._READY.pop()
+        standby_of(second)
+        print(second.container_id, flush=True)
+        second.close()
+        """
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DOCKYARD_SERVER": "0"}, check=False,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    killed, standby_pid, still_there = lines[0].split()
+    assert still_there == "False", f"standby {standby_pid} outlived its supervisor"
+    assert not (state / "runtime" / "@standby" / killed).exists()
+    assert _cgroup_gone(killed)
+    deadline = time.monotonic() + 10  # the second one, let go: dropped by its supervisor
+    while not _cgroup_gone(lines[1]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def test_a_changed_engine_variable_reopens_the_engine(state: Path) -> None:

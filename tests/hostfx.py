@@ -25,15 +25,30 @@ SIDE_EFFECTS = (
 )  # fmt: skip
 
 
+_PARENTS = tuple(f"/sys/fs/cgroup/{c}/dockyard" for c in _HIERARCHIES)
+
+
 def existing() -> set[str]:
-    return {p for p in SIDE_EFFECTS if os.path.exists(p)}
+    """The side effects present now, with the cgroups below the engine's parents (a
+    container's, a standby init's): those made later must be gone at the end too."""
+    return {p for p in SIDE_EFFECTS if os.path.exists(p)} | set(_children())
+
+
+def _children() -> list[str]:
+    out = []
+    for parent in _PARENTS:
+        try:
+            out += [e.path for e in os.scandir(parent) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+    return out
 
 
 def remove_new(before: set[str], timeout: float = 5.0) -> None:
     """Remove the side effects not in `before`: a cgroup only when empty (a live container's
     keeps it; a `--rm` supervisor may still be removing its container's cgroup, so each waits
     up to `timeout` s), a directory only when nothing is mounted below it."""
-    for p in SIDE_EFFECTS:
+    for p in [*_children(), *SIDE_EFFECTS]:  # children first: a parent must be empty
         if p in before or not os.path.exists(p):
             continue
         if p.startswith("/sys/fs/cgroup/"):

@@ -197,6 +197,24 @@ def test_a_killed_supervisors_standby_is_swept_by_the_next(state: Path) -> None:
         time.sleep(0.05)
 
 
+def test_a_stopped_supervisor_drops_its_standby(state: Path) -> None:
+    """SIGTERM to a ready supervisor (as `stop_server` sends to every process of a root's
+    server) ends it through its clean-up: no standby, cgroup or marker is left."""
+    out = _as_spare(
+        state, ["version"],
+        env_after=_standby_wait(state)
+        + "; import signal; os.kill(ready.pid, signal.SIGTERM); os.waitpid(ready.pid, 0)"
+        + "; prefork._READY.clear()",
+    )  # fmt: skip
+    _, standby_pid, picked = out.splitlines()[0].split()
+    assert (
+        not Path(f"/proc/{standby_pid}").exists()
+        or "Z" in Path(f"/proc/{standby_pid}/stat").read_text()
+    )
+    assert not (state / "runtime" / "@standby" / picked).exists()
+    assert _cgroup_gone(picked)
+
+
 def test_a_changed_engine_variable_reopens_the_engine(state: Path) -> None:
     """Warmed up under one DOCKYARD_* environment, run under another: still runs (the
     supervisor opens the engine again with the caller's)."""

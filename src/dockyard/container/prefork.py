@@ -154,6 +154,7 @@ def _preforked(
         # it stays its forker's child until that exits (soon), then init's.
         os.setsid()
         detach_stdio()
+        _stop_on_signals()  # until `go`: a stop must drop the standby, not orphan its cgroup
         warmed = _engine_env()
         svc = _warm_up(root)
         spare_ns.make_ready()  # the container's network, IPC and UTS namespaces, ahead
@@ -168,6 +169,7 @@ def _preforked(
         if order is None:
             code = 0
             return
+        _stop_on_signals(stop=False)
         stdin = fds[0] if fds else -1
         _become_caller(order)
         if _engine_env() != warmed:
@@ -182,6 +184,18 @@ def _preforked(
     finally:
         _drop_standby()  # never used (no `go`, a failed start): its process and cgroup go
         os._exit(code)
+
+
+def _stop_on_signals(stop: bool = True) -> None:
+    """SIGTERM, SIGINT, SIGHUP end a supervisor still waiting for `go` through its `finally`
+    (which drops the standby); once it has its container they are the supervisor's again."""
+    import signal
+
+    def _stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _stop if stop else signal.SIG_DFL)
 
 
 def _drop_standby() -> None:

@@ -217,9 +217,11 @@ def make_ready(
         sock.sendall(len(warm).to_bytes(4, "big") + warm)
         with open(sb.marker, "w") as f:
             f.write(f"{pid} {start_time(pid) or 0} {cg.path}\n")
-    except Exception:
+    except BaseException as e:  # a signal's SystemExit too: nothing may be left behind
         sb.chan, sb.sock = parent, sock
         sb.drop()
+        if not isinstance(e, Exception):
+            raise
         return None
     finally:
         child.close()

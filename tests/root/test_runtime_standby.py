@@ -120,3 +120,43 @@ def test_sweep_removes_what_a_killed_supervisor_left(rt: NativeRuntime, tmp_path
     standby.sweep(str(markers))
     assert not (markers / cid).exists()
     assert [d for d in _dirs(f"/dockyard/{cid}") if d.exists()] == []
+
+
+def test_a_dead_standby_is_not_taken(rt: NativeRuntime, tmp_path: Path) -> None:
+    """A standby that died after it was ready (killed): the container is created the usual
+    way, in the cgroup the drop removed and the runtime made again."""
+    cid = f"sbz-{tmp_path.name[-10:]}"
+    bundle, spec = _typical(tmp_path, cid, ["true"])
+    sb = _ready(rt, cid, spec)
+    _kill(sb.pid)
+    pid = rt.create(cid, str(bundle), started=True)
+    assert pid != sb.pid and rt.wait(cid) == 0
+    rt.delete(cid)
+    assert [d for d in _dirs(f"/dockyard/{cid}") if d.exists()] == []
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL, and wait until it is a zombie (a standby that dies *while* it is taken is a
+    failed start, as any init dying then)."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_standby_lost_while_taking_its_job_falls_back(
+    rt: NativeRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It died between `take` and the job (here: it looked ready, its socket was closed):
+    `Lost`, dropped, and the container is created the usual way."""
+    cid = f"sbl-{tmp_path.name[-10:]}"
+    bundle, spec = _typical(tmp_path, cid, ["true"])
+    sb = _ready(rt, cid, spec)
+    _kill(sb.pid)
+    monkeypatch.setattr(standby.Standby, "ready", lambda self: True)
+    pid = rt.create(cid, str(bundle), started=True)
+    assert pid != sb.pid and rt.wait(cid) == 0
+    assert _gone(sb.pid) and not Path(sb.marker).exists()
+    rt.delete(cid)
+    assert [d for d in _dirs(f"/dockyard/{cid}") if d.exists()] == []

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import socket
 
     from dockyard.linux.cgroups import Cgroup
+    from dockyard.runtime.channel import Channel
     from dockyard.runtime.console import ConsoleServer
     from dockyard.runtime.standby import Standby
 
@@ -176,8 +177,13 @@ class NativeRuntime:
         fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC) if fifo else None
         flags = specmod.new_namespace_flags(spec)
         try:
+            launched = None
             if sb is not None:  # cloned into its cgroup already; it prepares the process
-                pid, chan = sb.launch(spec, bundle, fifo_fd, console, stdio, self.seccomp_cache)
+                launched = _launch_standby(
+                    sb, spec, bundle, fifo_fd, console, stdio, self.seccomp_cache
+                )
+            if launched is not None:
+                pid, chan = launched
             else:
                 prepared = process.Prepared(
                     spec["process"], _cap_limit(), linux, self.seccomp_cache
@@ -542,6 +548,26 @@ def _standby_for(container_id: str, spec: Spec) -> Standby | None:
 
     mod = sys.modules.get("dockyard.runtime.standby")
     return mod.take(container_id, spec) if mod is not None else None
+
+
+def _launch_standby(
+    sb: Standby,
+    spec: Spec,
+    bundle: str,
+    fifo_fd: int | None,
+    console: socket.socket | None,
+    stdio: tuple[int, int, int] | None,
+    seccomp_cache: str,
+) -> tuple[int, Channel] | None:
+    """The standby started as the container's init, or None when it was lost (dropped now,
+    with its cgroup: the caller makes both the usual way)."""
+    from dockyard.runtime import standby
+
+    try:
+        return sb.launch(spec, bundle, fifo_fd, console, stdio, seccomp_cache)
+    except standby.Lost:
+        sb.drop()
+        return None
 
 
 def _mounts_cgroup(spec: Spec) -> bool:

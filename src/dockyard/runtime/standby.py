@@ -65,6 +65,11 @@ _READY: list[Standby] = []
 _MAIN = "from dockyard.runtime.standby import main; main()"
 
 
+class Lost(Exception):
+    """The standby could not be given its job (it died after `take`): nothing was started,
+    and the caller creates the container the usual way."""
+
+
 class Standby:
     """The parent's handle on a standby init (see the module docstring)."""
 
@@ -121,7 +126,8 @@ class Standby:
     ) -> tuple[int, Channel]:
         """Hand the standby its job; returns (its pid, the parent end of its channel), as
         `launch.spawn` does. It is in its cgroup already: "cgroup" is sent at once. The
-        standby prepares the process itself (`process.Prepared`, with `seccomp_cache`)."""
+        standby prepares the process itself (`process.Prepared`, with `seccomp_cache`).
+        Raises `Lost` when the job cannot be sent (the caller drops it and goes on)."""
         from dockyard.runtime import spec as specmod
 
         assert self.sock is not None and self.chan is not None
@@ -139,8 +145,11 @@ class Standby:
                 "console": console is not None, "seccomp_cache": seccomp_cache,
             }  # fmt: skip
             data = jsonio.dumps(order).encode()
-            sent = socket.send_fds(self.sock, [data], fds)
-            self.sock.sendall(data[sent:])
+            try:
+                sent = socket.send_fds(self.sock, [data], fds)
+                self.sock.sendall(data[sent:])
+            except OSError as e:
+                raise Lost(f"standby init {self.pid}: {e.strerror}") from None
         finally:
             launch.close_all(ns_fds)
             self.sock.close()

@@ -41,7 +41,7 @@ _READY: list[Prefork] = []  # at most one: made by a spare worker for the next c
 # A supervisor made ahead starts its container's init (`runtime.standby`: ~40 ms of CPU) only
 # after this long without a command: commands that follow each other at once (a script) would
 # pay for it in CPU taken from them, and would rarely use it.
-STANDBY_DELAY = 0.1
+STANDBY_DELAY = 0.05
 
 
 class Prefork:

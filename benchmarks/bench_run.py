@@ -1,16 +1,18 @@
 """Benchmark: `run --rm IMG true` and published-port throughput, Dockyard against Podman.
 
     .venv/bin/python benchmarks/bench_run.py [--runs 15] [--requests 1000] [--threads 4]
-        [--rounds 3] [--settle 0.3]
+        [--rounds 3] [--settle 0.3] [--seed N]
 
 1. start+exit+remove of a container (`run --rm IMG true`, wall clock of the CLI), with each
    engine's default network (Dockyard: `bridge`; Podman: its `podman` network via netavark) and
    with `--network none`, and `runc run` of a busybox bundle (/bin/true, runc's default spec:
    a new network namespace, no image, no network setup) as the floor of a runtime alone; the
-   five variants are interleaved run by run (median, p90), each after --settle seconds of
-   quiet, so that what one command leaves running (Podman's cleanup process, our command
-   server readying its next worker) does not land in the next one's time, as between
-   commands a person types;
+   six variants are interleaved run by run, in a new random order each round (--seed makes it
+   repeatable; a fixed order would always put the same command after the same one, e.g. a
+   `--network none` run right after a default-network one whose network the kernel is still
+   tearing down), each after --settle seconds of quiet, so that what one command leaves
+   running (Podman's cleanup process, our command server readying its next worker) does not
+   land in the next one's time, as between commands a person types (median, p90);
 2. request rate through a published port on 127.0.0.1 (`run -d -p PORT:3000`, busybox httpd
    in the same image for both; a bounded load: --requests HTTP/1.0 GETs, one connection each,
    from --threads client threads on the host, in --rounds interleaved rounds; median req/s).
@@ -32,6 +34,7 @@ import contextlib
 import io
 import json
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -200,7 +203,7 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     return dt * 1000
 
 
-def start_times(b: Bench, runs: int, settle: float) -> dict[str, list[float]]:
+def start_times(b: Bench, runs: int, settle: float, seed: int) -> dict[str, list[float]]:
     from benchmarks.bench_runtime import make_bundle
 
     env = {**os.environ, "CONTAINERS_CONF": str(b.conf)}
@@ -220,8 +223,10 @@ def start_times(b: Bench, runs: int, settle: float) -> dict[str, list[float]]:
     for argv, e in variants.values():  # warm-up: caches, bridges, firewall tables
         timed(argv, e)
     _server.warm(DOCKYARD, b.root, env)
+    rng = random.Random(seed)
     for _ in range(runs):
-        for k, (argv, e) in variants.items():
+        for k in rng.sample(list(variants), len(variants)):
+            argv, e = variants[k]
             time.sleep(settle)  # what the last command left running (any engine's) ends first
             out[k].append(timed(argv, e))
     return out
@@ -305,6 +310,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--settle", type=float, default=0.3)
+    ap.add_argument("--seed", type=int, default=None, help="variant order (default: random)")
     args = ap.parse_args()
     if os.geteuid() != 0 or not shutil.which("podman") or not shutil.which("runc"):
         print("needs root, podman and runc", file=sys.stderr)
@@ -315,7 +321,9 @@ def main() -> int:
     b = Bench(tmp)
     try:
         b.setup()
-        starts = start_times(b, args.runs, args.settle)
+        seed = args.seed if args.seed is not None else secrets.randbelow(1 << 30)
+        print(f"variant order: --seed {seed}")
+        starts = start_times(b, args.runs, args.settle, seed)
         rates = throughput(b, args.requests, args.threads, args.rounds)
     finally:
         b.teardown()

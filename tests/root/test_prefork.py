@@ -26,7 +26,9 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield s
 
 
-def _as_spare(state: Path, argv: list[str], *, stdin: bytes = b"", env_after: str = "") -> str:
+def _as_spare(
+    state: Path, argv: list[str], *, stdin: bytes = b"", env_after: str = "", nice: int = 0
+) -> str:
     """Run, in a fresh interpreter, what a spare worker does: fork the ready supervisor, then
     (as the caller's command arrives) take on another environment, umask and working
     directory, and run `argv` through the CLI. Prints what the script reports."""
@@ -34,6 +36,7 @@ def _as_spare(state: Path, argv: list[str], *, stdin: bytes = b"", env_after: st
         f"""
         import os, sys, time
         from dockyard.container import prefork
+        os.nice({nice})  # a spare warms up at nice 10
         prefork.make_ready({str(state)!r}, ())
         ready = prefork._READY[0]
         child = ready.pid
@@ -117,13 +120,16 @@ def test_run_starts_in_the_standby_made_ahead(state: Path) -> None:
     init."""
     out = _as_spare(
         state, ["run", "-d", "--network", "none", "bb", "sleep", "30"],
-        env_after=_standby_wait(state),
+        env_after=_standby_wait(state), nice=10,
     )  # fmt: skip
     lines = out.splitlines()
     _, standby_pid, picked = lines[0].split()
     assert lines[1] == picked, out
     try:
         assert json.loads(_dy(state, "inspect", picked))[0]["State"]["Pid"] == int(standby_pid)
+        # it warmed up at the spare's nice 10; the container runs at the normal priority
+        stat = Path(f"/proc/{standby_pid}/stat").read_text()
+        assert stat.rsplit(")", 1)[1].split()[16] == "0", stat
         assert not (state / "runtime" / "@standby" / picked).exists()
     finally:
         _dy(state, "rm", "-f", picked)

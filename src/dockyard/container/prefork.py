@@ -160,8 +160,6 @@ def _preforked(
         spare_ns.make_ready()  # the container's network, IPC and UTS namespaces, ahead
         with contextlib.suppress(Exception):
             running.rehearse()
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, 0)  # a spare's nice 10 was for the warm-up
         if container_id is not None and not _readable(go, STANDBY_DELAY):
             with contextlib.suppress(Exception):
                 running.make_standby(svc, container_id)
@@ -169,6 +167,10 @@ def _preforked(
         if order is None:
             code = 0
             return
+        with contextlib.suppress(OSError):
+            # a spare's nice 10 was for what we did ahead (and the standby's warm-up): a
+            # command arriving meanwhile had the CPU first
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
         _stop_on_signals(stop=False)
         stdin = fds[0] if fds else -1
         _become_caller(order)

@@ -368,8 +368,8 @@ def rehearse(container_id: str = "0" * 64) -> dict[str, Any]:
 def make_standby(svc: ContainerService, container_id: str) -> None:
     """In a supervisor forked ahead for container `container_id` (not created yet): its init
     started now, in a cgroup made now (`runtime.standby`), used if the container turns out as
-    typical as `rehearse` assumes. Call it once the supervisor's priority is back to normal
-    (the standby inherits it)."""
+    typical as `rehearse` assumes. The standby warms up at our priority (a spare's nice 10)
+    and takes the normal one with its job."""
     from dockyard.runtime import standby
     from dockyard.runtime.native import NativeRuntime
 

@@ -401,6 +401,8 @@ def _become(
     from dockyard.runtime import process
     from dockyard.runtime.init import InitChild
 
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, 0)  # warmed up niced (a spare's), runs at normal
     spec = order["spec"]
     for fd in fds:
         os.set_inheritable(fd, False)  # recvmsg gave them without close-on-exec

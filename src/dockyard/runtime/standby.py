@@ -9,7 +9,8 @@ cgroup `/dockyard/<id>` is made with a typical container's resources, and a proc
 into it in a new PID namespace, which at once executes a fresh interpreter (`main`): it shares no
 page with the supervisor (a forked standby did, and the supervisor's own writes then cost more
 than the clone saved), loads the init's code, compiles the typical seccomp profile, says
-`standby` and waits for its job.
+`standby` and waits for its job. It does that at its supervisor's low priority (a spare's nice
+10: a command arriving meanwhile comes first) and takes the normal one with its job.
 
 When the runtime creates that container (`take`) and the spec asks for exactly what the standby
 is — the ID, the cgroup path and resources, new mount and PID namespaces, no user namespace,

@@ -25,7 +25,6 @@ blocks the command (`wait=False`: the short-lived worker's exit lets it be reape
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.container import running
 from dockyard.container.supervisor import Attach, await_start, detach_stdio, run_supervisor
 from dockyard.linux import spare_ns
+from dockyard.runtime.channel import receive_order, send_order
 
 if TYPE_CHECKING:
     from dockyard.container.service import ContainerService
@@ -85,11 +85,8 @@ class Prefork:
         os.umask(umask)
         order = {"cid": cid, "attach": attach, "stdin": stdin, "cwd": os.getcwd()}
         order.update(env=dict(os.environ), umask=umask)
-        msg = json.dumps(order).encode()
-        fds = [0] if stdin else []
         with contextlib.suppress(OSError):  # a supervisor gone: `await_start` says so
-            sent = socket.send_fds(self._go, [msg], fds) if fds else 0
-            self._go.sendall(msg[sent:])
+            send_order(self._go, order, [0] if stdin else [])
         self._go.close()
         self._go = None
         ready = self._ready
@@ -163,7 +160,7 @@ def _preforked(
         if container_id is not None and not _readable(go, STANDBY_DELAY):
             with contextlib.suppress(Exception):
                 running.make_standby(svc, container_id)
-        order, fds = _receive(go)
+        order, fds = receive_order(go, max_fds=1)
         if order is None:
             code = 0
             return
@@ -213,21 +210,6 @@ def _readable(sock: socket.socket, timeout: float) -> bool:
     import select
 
     return bool(select.select([sock], [], [], timeout)[0])
-
-
-def _receive(go: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-    """The `go` message (None at EOF: no `go`) and the descriptors sent with it."""
-    chunks: list[bytes] = []
-    fds: list[int] = []
-    while True:
-        data, got, _flags, _addr = socket.recv_fds(go, 1 << 16, 1)
-        fds.extend(got)
-        if not data:
-            break
-        chunks.append(data)
-    go.close()
-    msg = b"".join(chunks)
-    return (json.loads(msg) if msg else None), fds
 
 
 def _become_caller(order: dict[str, Any]) -> None:

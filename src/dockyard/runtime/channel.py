@@ -18,6 +18,7 @@ from dockyard.runtime import jsonio
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
 
@@ -102,3 +103,38 @@ def pair() -> tuple[Channel, Channel]:
     down_r, down_w = os.pipe2(os.O_CLOEXEC)
     up_r, up_w = os.pipe2(os.O_CLOEXEC)
     return Channel(up_r, down_w), Channel(down_r, up_w)
+
+
+# -- orders: one JSON object with descriptors, over a socket read to its end -----------------
+
+
+def send_order(sock: socket.socket, order: dict[str, Any], fds: list[int]) -> None:
+    """Send `order` as JSON, `fds` (SCM_RIGHTS) on its first bytes, for `receive_order`: the
+    receiver reads until EOF, so close the socket (or shut down its writing side) after.
+    Raises OSError as sendmsg does (e.g. EPIPE: the receiver is gone)."""
+    import socket
+
+    data = jsonio.dumps(order).encode()
+    sent = socket.send_fds(sock, [data], fds) if fds else 0
+    sock.sendall(data[sent:])
+
+
+def receive_order(
+    sock: socket.socket, max_fds: int = 16
+) -> tuple[dict[str, Any] | None, list[int]]:
+    """The order `send_order` sent (None at EOF without one) and its descriptors (not
+    close-on-exec: recvmsg gives them so); closes `sock`."""
+    import socket
+
+    chunks: list[bytes] = []
+    fds: list[int] = []
+    while True:
+        data, got, _flags, _addr = socket.recv_fds(sock, 1 << 20, max_fds)
+        fds.extend(got)
+        if not data:
+            break
+        chunks.append(data)
+    sock.close()
+    msg = b"".join(chunks)
+    order: dict[str, Any] | None = jsonio.loads(msg.decode()) if msg else None
+    return order, fds

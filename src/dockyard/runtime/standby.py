@@ -48,7 +48,7 @@ from dockyard.linux.kernel import (
 )
 from dockyard.linux.proc import alive, start_time
 from dockyard.runtime import jsonio, launch, reap
-from dockyard.runtime.channel import Channel, pair
+from dockyard.runtime.channel import Channel, pair, receive_order, send_order
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup time)
 if TYPE_CHECKING:
@@ -145,10 +145,8 @@ class Standby:
                 "join": [kind for kind, _ in join], "fifo": fifo_fd is not None,
                 "console": console is not None, "seccomp_cache": seccomp_cache,
             }  # fmt: skip
-            data = jsonio.dumps(order).encode()
             try:
-                sent = socket.send_fds(self.sock, [data], fds)
-                self.sock.sendall(data[sent:])
+                send_order(self.sock, order, fds)
             except OSError as e:
                 raise Lost(f"standby init {self.pid}: {e.strerror}") from None
         finally:
@@ -330,7 +328,7 @@ def main() -> NoReturn:
         cg, warm = _warm_up(k, sock, cgroup_path, seccomp_cache)
         if warm:
             chan.send("standby")
-            order, got = _receive(sock)
+            order, got = receive_order(sock)
             if order is not None:
                 _become(k, order, got, chan, cg)
     except BaseException as e:
@@ -377,21 +375,6 @@ def _read_exactly(sock: socket.socket, n: int) -> bytes:
             break
         data += chunk
     return data
-
-
-def _receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-    """The job (None at EOF: dropped, or the parent is gone) and its descriptors."""
-    chunks: list[bytes] = []
-    fds: list[int] = []
-    while True:
-        data, got, _flags, _addr = socket.recv_fds(sock, 1 << 20, 16)
-        fds.extend(got)
-        if not data:
-            break
-        chunks.append(data)
-    sock.close()
-    msg = b"".join(chunks)
-    return (jsonio.loads(msg.decode()) if msg else None), fds
 
 
 def _become(

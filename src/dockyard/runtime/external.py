@@ -73,20 +73,15 @@ class ExternalRuntime:
                 raise _error(self.name, ("create",), _log_errors(log))
             with open(pf) as f:
                 pid = int(f.read().strip())
-        if on_spawned is not None:
-            try:
+        try:
+            if on_spawned is not None:
                 on_spawned(pid)
-            except BaseException:
-                with contextlib.suppress(DockyardError):
-                    self.delete(container_id, force=True)
-                raise
-        if started:
-            try:
+            if started:
                 self.start(container_id)
-            except BaseException:
-                with contextlib.suppress(DockyardError):
-                    self.delete(container_id, force=True)
-                raise
+        except BaseException:
+            with contextlib.suppress(DockyardError):
+                self.delete(container_id, force=True)
+            raise
         return pid
 
     def start(self, container_id: str) -> None:

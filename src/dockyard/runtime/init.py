@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     import socket
 
+    from dockyard.linux.cgroups import Cgroup
+
 
 _PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}  # PER_LINUX, PER_LINUX32
 
@@ -118,6 +120,26 @@ class InitChild:
         os.close(master)
         self.console.close()
         return slave
+
+
+def init_for(
+    spec: dict[str, Any],
+    bundle: str,
+    container_id: str,
+    fifo_fd: int | None,
+    cg: Cgroup,
+    console: socket.socket | None,
+    seccomp_cache: str | None,
+) -> InitChild:
+    """Stage 2 of `create` for `spec`: its process prepared now (while the host is visible),
+    the cgroup's host directories if the spec mounts a cgroup filesystem."""
+    from dockyard.linux.caps import last_cap
+
+    linux = spec.get("linux") or {}
+    prepared = process.Prepared(spec["process"], last_cap(), linux, seccomp_cache)
+    mounts_cgroup = any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])
+    sources = cg.mount_sources() if mounts_cgroup else None
+    return InitChild(spec, bundle, container_id, prepared, fifo_fd, sources, console)
 
 
 def _console_size(master: int, proc: dict[str, Any]) -> None:

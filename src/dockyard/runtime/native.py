@@ -185,10 +185,11 @@ class NativeRuntime:
             if launched is not None:
                 pid, chan = launched
             else:
-                prepared = process.Prepared(
-                    spec["process"], _cap_limit(), linux, self.seccomp_cache
+                from dockyard.runtime.init import init_for
+
+                child = init_for(
+                    spec, bundle, container_id, fifo_fd, cg, console, self.seccomp_cache
                 )
-                child = _init_child(spec, bundle, container_id, prepared, fifo_fd, cg, console)
                 job = launch.Job(child, flags, specmod.joined_namespaces(spec), cg, stdio=stdio)
                 # mkdir as late as possible: it waits for the kernel's cgroup_mutex, which a
                 # concurrent first cgroup attach (ours warming up, or anyone's) holds for a
@@ -526,21 +527,6 @@ def _try_load(bundle: str) -> Spec | None:
         return None
 
 
-def _init_child(
-    spec: Spec,
-    bundle: str,
-    container_id: str,
-    prepared: process.Prepared,
-    fifo_fd: int | None,
-    cg: Cgroup,
-    console: socket.socket | None,
-) -> launch.ChildMain:
-    from dockyard.runtime.init import InitChild
-
-    sources = cg.mount_sources() if _mounts_cgroup(spec) else None
-    return InitChild(spec, bundle, container_id, prepared, fifo_fd, sources, console)
-
-
 def _standby_for(container_id: str, spec: Spec) -> Standby | None:
     """The init cloned ahead for this container, if this process made one (`runtime.standby`,
     never imported otherwise: `dockyard-runtime` pays nothing for it) and it fits `spec`."""
@@ -570,15 +556,10 @@ def _launch_standby(
         return None
 
 
-def _mounts_cgroup(spec: Spec) -> bool:
-    return any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])
-
-
 def _open_cgroup(spec: Spec, container_id: str) -> Cgroup:
     from dockyard.linux.cgroups import open_cgroup
 
-    path = (spec.get("linux") or {}).get("cgroupsPath") or container_id
-    return open_cgroup(path)
+    return open_cgroup(specmod.cgroups_path(spec, container_id))
 
 
 def _cap_limit() -> int:

@@ -80,6 +80,12 @@ def joined_namespaces(spec: Spec) -> list[tuple[str, str]]:
     return sorted(joined, key=lambda t: t[0] != "user")
 
 
+def cgroups_path(spec: Spec, container_id: str) -> str:
+    """`linux.cgroupsPath`, or the container's ID when there is none (as runc)."""
+    path: str = (spec.get("linux") or {}).get("cgroupsPath") or container_id
+    return path
+
+
 def rootfs(spec: Spec, bundle: str) -> str:
     path: str = spec["root"]["path"]
     return os.path.realpath(path if os.path.isabs(path) else os.path.join(bundle, path))

@@ -89,10 +89,9 @@ class Standby:
         """Whether the container `spec` describes can be this standby, now."""
         from dockyard.runtime import spec as specmod
 
-        cgroups_path = (spec.get("linux") or {}).get("cgroupsPath") or container_id
         return (
             container_id == self.container_id
-            and cgroups_path == self.cgroup.path
+            and specmod.cgroups_path(spec, container_id) == self.cgroup.path
             and specmod.new_namespace_flags(spec) & ~CLONE_NEWCGROUP == FLAGS
             and all(kind in launch.CHILD_JOINABLE for kind, _ in specmod.joined_namespaces(spec))
             and specmod.with_default_devices(spec) == self.resources
@@ -198,7 +197,7 @@ def make_ready(
     markers = os.path.join(runtime_root, "@standby")
     sweep(markers)
     k = kernel or RealKernel()
-    cg = open_cgroup((spec.get("linux") or {}).get("cgroupsPath") or container_id)
+    cg = open_cgroup(specmod.cgroups_path(spec, container_id))
     resources = specmod.with_default_devices(spec)
     sb = Standby(container_id, cg, resources, os.path.join(markers, container_id))
     parent, child = pair()
@@ -381,9 +380,7 @@ def _become(
     k: Kernel, order: dict[str, Any], fds: list[int], chan: Channel, cg: Cgroup
 ) -> NoReturn:
     """Stage 2 of the container in `order` (see the module docstring)."""
-    from dockyard.linux.caps import last_cap
-    from dockyard.runtime import process
-    from dockyard.runtime.init import InitChild
+    from dockyard.runtime.init import init_for
 
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, 0)  # warmed up niced (a spare's), runs at normal
@@ -403,9 +400,7 @@ def _become(
     for fd in set(stdio):
         if fd > 2:
             os.close(fd)
-    linux = spec.get("linux") or {}
-    prepared = process.Prepared(spec["process"], last_cap(), linux, order["seccomp_cache"])
-    mounts_cgroup = any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])
-    sources = cg.mount_sources() if mounts_cgroup else None
-    child = InitChild(spec, order["bundle"], order["id"], prepared, fifo_fd, sources, console)
+    child = init_for(
+        spec, order["bundle"], order["id"], fifo_fd, cg, console, order["seccomp_cache"]
+    )
     launch.stage2(k, launch.Job(child, FLAGS, [], cg), chan)

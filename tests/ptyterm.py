@@ -35,6 +35,13 @@ class Term:
         set_winsize(self.master, rows, cols)
         self.p.send_signal(signal.SIGWINCH)  # as the terminal (emulator) would
 
+    def follow_sizes(self, *sizes: tuple[int, int]) -> None:
+        """Resize to each (rows, cols) in turn and expect the program's `size=ROWS COLS` line
+        (its WINCH trap printing `stty size`) for each."""
+        for rows, cols in sizes:
+            self.resize(rows, cols)
+            self.expect(f"size={rows} {cols}".encode())
+
     def expect(self, needle: bytes, timeout: float = 20.0) -> bytes:
         """Read output until `needle`; return what came before it, consume through it."""
         deadline = time.monotonic() + timeout

@@ -26,10 +26,7 @@ def test_the_foreground_console_follows_the_terminal_size(tmp_path: Path) -> Non
     t = Term([*runtime, "run", "--bundle", str(bundle), "tty1"], rows=30, cols=100, env={})
     try:
         t.expect(b"ready")
-        t.resize(40, 132)
-        t.expect(b"size=40 132")
-        t.resize(25, 81)
-        t.expect(b"size=25 81")
+        t.follow_sizes((40, 132), (25, 81))
         t.p.send_signal(signal.SIGTERM)  # forwarded to the container, whose shell exits 3
         assert t.wait(timeout=20) == 3
     finally:

@@ -68,10 +68,7 @@ def test_run_it_follows_the_terminal_size(root: Path, env: dict[str, str]) -> No
     t = dterm(root, *args, rows=33, cols=111, env=env)
     try:
         t.expect(b"ready")
-        t.resize(40, 132)
-        t.expect(b"size=40 132")
-        t.resize(25, 81)
-        t.expect(b"size=25 81")
+        t.follow_sizes((40, 132), (25, 81))
         dy(root, "exec", "rz", "touch", "/tmp/stop")
         t.expect(b"bye")
         assert t.wait() == 0
@@ -92,8 +89,7 @@ def test_exec_it_has_and_follows_the_terminal_size(root: Path, env: dict[str, st
     t = dterm(root, "exec", "-it", "ex", "sh", "-c", script, rows=33, cols=111, env=env)
     try:
         t.expect(b"ready")
-        t.resize(44, 99)
-        t.expect(b"size=44 99")
+        t.follow_sizes((44, 99))
         dy(root, "exec", "ex", "touch", "/tmp/stop")
         t.expect(b"bye")
         assert t.wait() == 0
@@ -108,8 +104,7 @@ def test_attach_sends_the_size_on_attach_and_on_change(root: Path, env: dict[str
     t = dterm(root, "attach", "at", rows=30, cols=100, env=env)
     try:
         t.expect(b"size=30 100")  # a size on attaching (the pty had none: a change)
-        t.resize(31, 101)
-        t.expect(b"size=31 101")
+        t.follow_sizes((31, 101))
         dy(root, "exec", "at", "touch", "/tmp/stop")
         t.expect(b"bye")
         assert t.wait() == 0

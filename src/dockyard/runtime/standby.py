@@ -77,9 +77,10 @@ class Standby:
     def __init__(
         self, container_id: str, cg: Cgroup, resources: dict[str, Any], marker: str
     ) -> None:
-        self.container_id, self.cgroup, self.resources, self.marker = (
-            container_id, cg, resources, marker,
-        )  # fmt: skip
+        self.container_id = container_id
+        self.cgroup = cg
+        self.resources = resources
+        self.marker = marker
         self.pid = 0
         self.chan: Channel | None = None
         self.sock: socket.socket | None = None
